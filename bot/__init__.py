@@ -1,0 +1,1 @@
+"""Seedream Discord bot: core (config, providers, jobs, storage, images, UI)."""

@@ -1,0 +1,130 @@
+"""The bot: wires settings, HTTP session, database, providers, cogs and the error handler."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.generation import Generator
+from bot.providers import Router, build_router
+from bot.storage import meta
+from bot.storage.db import Database
+from bot.ui.errors import handle_interaction_error
+from bot.ui.text import NO_PINGS
+
+log = logging.getLogger(__name__)
+
+COGS = ("cogs.imagine",)
+_API_VERSION = "/api/v10"
+
+
+def apply_discord_endpoints(settings: Settings) -> None:
+    """Honour ``DISCORD_API_BASE`` and ``DISCORD_GATEWAY_URL`` (REST proxies, test servers).
+
+    discord.py has no base-URL option; these two class attributes are where it reads them.
+    """
+    if settings.discord_api_base:
+        base = settings.discord_api_base
+        if "/api/v" not in base:
+            base += _API_VERSION
+        discord.http.Route.BASE = base
+    if settings.discord_gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+class SeedreamBot(commands.Bot):
+    """The Seedream Discord bot."""
+
+    def __init__(self, settings: Settings, **options: object) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = False  # reply-to-edit works from mentions, no privileged intent
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            allowed_mentions=NO_PINGS,
+            help_command=None,
+            **options,  # type: ignore[arg-type]
+        )
+        self.settings = settings
+        self.db = Database(settings.database_path)
+        self._session: aiohttp.ClientSession | None = None
+        self._router: Router | None = None
+        self._generator: Generator | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        assert self._session is not None, "setup_hook has not run"
+        return self._session
+
+    @property
+    def router(self) -> Router:
+        assert self._router is not None, "setup_hook has not run"
+        return self._router
+
+    @property
+    def generator(self) -> Generator:
+        assert self._generator is not None, "setup_hook has not run"
+        return self._generator
+
+    async def setup_hook(self) -> None:
+        self._session = aiohttp.ClientSession()
+        await self.db.open()
+        self._router = build_router(self.settings, self.session)
+        self._generator = Generator(self.db, self.router, self.session)
+        self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
+        for extension in COGS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+        log.info(
+            "bot set up",
+            extra={"providers": ",".join(p.name for p in self.router.providers) or "none"},
+        )
+
+    async def sync_commands(self) -> bool:
+        """Sync the command tree only when it changed (Discord limits command creates per day)."""
+        assert self.application_id is not None
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        digest = hashlib.sha256(
+            json.dumps([self.application_id, payload], sort_keys=True).encode()
+        ).hexdigest()
+        if await meta.get(self.db, "commands_hash") == digest:
+            log.info("commands unchanged; not syncing")
+            return False
+        synced = await self.tree.sync()
+        await meta.put(self.db, "commands_hash", digest)
+        log.info("commands synced", extra={"count": len(synced)})
+        return True
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await handle_interaction_error(interaction, error)
+
+    async def on_ready(self) -> None:
+        user = self.user
+        log.info("connected", extra={"user": str(user), "guilds": len(self.guilds)})
+
+    def model_choices(self, current: str) -> list[app_commands.Choice[str]]:
+        """Autocomplete: configured models matching what the member typed, default first."""
+        default = self.settings.seedream_default_model
+        models = sorted(self.router.models, key=lambda m: (m != default, m))
+        wanted = current.strip().lower()
+        return [
+            app_commands.Choice(name=m + (" (default)" if m == default else ""), value=m)
+            for m in models
+            if wanted in m
+        ][:25]
+
+    async def close(self) -> None:
+        await super().close()
+        if self._session is not None:
+            await self._session.close()
+        await self.db.close()

@@ -1,0 +1,203 @@
+"""The interface every provider adapter implements, and the HTTP plumbing they share.
+
+An adapter is one module: its capability table, its request mapping, its response parsing,
+and its error mapping. Everything else (retries, failover, download) lives outside adapters.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+
+from bot.errors import ErrorKind, InvalidInput, ProviderError
+from bot.providers.capabilities import ModelCaps, validate
+from bot.providers.models import GenerationRequest, GenerationResult
+
+TaskCallback = Callable[[str], Awaitable[None]]
+ProgressCallback = Callable[[int], Awaitable[None]]
+
+_MODERATION_WORDS = (
+    "sensitive",
+    "moderation",
+    "safety",
+    "content policy",
+    "content_policy",
+    "nsfw",
+    "flagged",
+    "inappropriate",
+)
+
+
+class Provider(ABC):
+    """One paid HTTP route to Seedream."""
+
+    name: str
+    #: model name (``seedream-4.0``) -> its limits on this provider
+    caps: Mapping[str, ModelCaps]
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        api_key: str,
+        base_url: str,
+        *,
+        request_timeout: float = 180.0,
+    ) -> None:
+        self.session = session
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.request_timeout = request_timeout
+
+    def __repr__(self) -> str:  # never show the key
+        return f"<{type(self).__name__} {self.base_url}>"
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.caps)
+
+    def check(self, request: GenerationRequest) -> tuple[int, int]:
+        """Pre-flight: raise :class:`InvalidInput` if this route cannot serve the request."""
+        caps = self.caps.get(request.model)
+        if caps is None:
+            raise InvalidInput(f"{self.name} does not offer {request.model}.")
+        return validate(request, caps)
+
+    @abstractmethod
+    async def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        on_task: TaskCallback | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> GenerationResult:
+        """Run the generation to completion and return image URLs or bytes."""
+
+    async def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        payload: Any = None,
+    ) -> Any:
+        """Send one request; return its parsed JSON body or raise a mapped ProviderError."""
+        timeout = aiohttp.ClientTimeout(total=self.request_timeout)
+        body = None if payload is None else json.dumps(payload, separators=(",", ":"))
+        send_headers = dict(headers)
+        if body is not None:
+            send_headers["Content-Type"] = "application/json"
+        try:
+            async with self.session.request(
+                method, url, data=body, headers=send_headers, timeout=timeout
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+        except TimeoutError:
+            raise ProviderError(
+                f"no answer within {self.request_timeout:.0f} s",
+                kind=ErrorKind.TIMEOUT,
+                provider=self.name,
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise ProviderError(
+                f"connection failed ({type(exc).__name__})",
+                kind=ErrorKind.TRANSIENT,
+                provider=self.name,
+            ) from None
+        data = _parse_json(raw)
+        if status >= 400:
+            raise self.map_http_error(status, data, raw, retry_after)
+        if data is _NOT_JSON:
+            raise ProviderError(
+                f"answered HTTP {status} with a body that is not JSON",
+                kind=ErrorKind.TRANSIENT,
+                provider=self.name,
+                detail=raw[:200].decode("utf-8", "replace"),
+            )
+        return data
+
+    def map_http_error(
+        self, status: int, data: Any, raw: bytes, retry_after: float | None
+    ) -> ProviderError:
+        """Default mapping of an HTTP error onto the taxonomy; adapters refine it."""
+        message = error_text(data) or raw[:200].decode("utf-8", "replace").strip()
+        kind = kind_for_status(status)
+        if kind is ErrorKind.INVALID_INPUT and looks_like_moderation(message):
+            kind = ErrorKind.MODERATION
+        return ProviderError(
+            f"HTTP {status}: {message}"[:300],
+            kind=kind,
+            provider=self.name,
+            retry_after=retry_after,
+            detail=message,
+        )
+
+
+def kind_for_status(status: int) -> ErrorKind:
+    """HTTP status -> error kind, as documented by every provider in providers.md."""
+    if status in (401, 403):
+        return ErrorKind.AUTH
+    if status == 402:
+        return ErrorKind.QUOTA
+    if status == 429:
+        return ErrorKind.RATE_LIMITED
+    if status in (408, 504):
+        return ErrorKind.TIMEOUT
+    if status >= 500:
+        return ErrorKind.TRANSIENT
+    return ErrorKind.INVALID_INPUT
+
+
+def looks_like_moderation(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in _MODERATION_WORDS)
+
+
+def error_text(data: Any) -> str:
+    """The human part of the common error body shapes (``{"error": ...}``, ``{"message": ...}``)."""
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            return str(err.get("message") or err.get("code") or "")
+        if isinstance(err, str):
+            return err
+        for key in ("message", "reason", "detail", "msg"):
+            if isinstance(data.get(key), str):
+                return str(data[key])
+    return ""
+
+
+_NOT_JSON = object()
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return _NOT_JSON
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class Stopwatch:
+    """Elapsed seconds since creation (monotonic)."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start

@@ -1,0 +1,70 @@
+"""``/imagine``: generate images from a prompt."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.providers.models import ASPECTS, MATCH, Resolution
+from bot.requests import build_request
+from bot.ui.delivery import InteractionDelivery
+from bot.ui.interactions import defer_public, job_for, start_job_id
+
+if TYPE_CHECKING:
+    from bot.client import SeedreamBot
+
+ASPECT_CHOICES = [app_commands.Choice(name=a, value=a) for a in ASPECTS] + [
+    app_commands.Choice(name="match (like the first reference)", value=MATCH)
+]
+RESOLUTION_CHOICES = [app_commands.Choice(name=r.value, value=r.value) for r in Resolution]
+
+
+class Imagine(commands.Cog):
+    """Member-facing generation commands."""
+
+    def __init__(self, bot: SeedreamBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="imagine", description="Generate an image with Seedream")
+    @app_commands.describe(
+        prompt="What to draw",
+        aspect="Aspect ratio (default 1:1)",
+        resolution="1K, 2K (default) or 4K",
+        model="Which Seedream model",
+    )
+    @app_commands.choices(aspect=ASPECT_CHOICES, resolution=RESOLUTION_CHOICES)
+    async def imagine(
+        self,
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, 2000],
+        aspect: str | None = None,
+        resolution: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        start_job_id(interaction)
+        request = build_request(
+            self.bot.settings,
+            self.bot.router.models,
+            prompt=prompt,
+            model=model,
+            aspect=aspect,
+            resolution=resolution,
+        )
+        self.bot.router.check(request)
+        await defer_public(interaction)
+        await self.bot.generator.run(
+            job_for(interaction, "imagine", request), request, InteractionDelivery(interaction)
+        )
+
+    @imagine.autocomplete("model")
+    async def model_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return self.bot.model_choices(current)
+
+
+async def setup(bot: SeedreamBot) -> None:
+    await bot.add_cog(Imagine(bot))

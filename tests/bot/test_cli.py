@@ -1,0 +1,147 @@
+"""The ``seedream-bot`` command line, run as a real subprocess against the provider fake."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image
+
+from tests.fakes.providers.common import Scripted
+from tests.fakes.providers.myrouter import FakeMyRouter
+from tests.helpers import png_bytes, run_cli
+
+
+def env_for(fake: FakeMyRouter, tmp_path: Path) -> dict[str, str]:
+    return {
+        "MYROUTER_API_KEY": fake.api_key,
+        "MYROUTER_BASE_URL": fake.base_url,
+        "SEEDREAM_PROVIDERS": "myrouter",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/cli.db",
+    }
+
+
+async def test_run_without_token_says_so_in_one_line(tmp_path: Path) -> None:
+    done = await run_cli("run", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == "error: DISCORD_TOKEN is missing: set it in the environment or in .env\n"
+    bare = await run_cli(cwd=tmp_path)
+    assert bare.returncode == 2 and bare.stderr == done.stderr
+
+
+async def test_malformed_setting_names_the_variable(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=abc\nSEEDREAM_MAX_PER_USER=two\n")
+    done = await run_cli("run", cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SEEDREAM_MAX_PER_USER" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+async def test_generate_writes_images(myrouter: FakeMyRouter, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "nested"
+    done = await run_cli(
+        "generate",
+        "a red fox",
+        "--aspect",
+        "16:9",
+        "--out",
+        str(out),
+        env=env_for(myrouter, tmp_path),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    paths = done.stdout.strip().splitlines()
+    assert len(paths) == 1
+    image = Image.open(io.BytesIO(Path(paths[0]).read_bytes()))
+    assert image.size == (2560, 1440) and image.format == "JPEG"
+    assert Path(paths[0]).parent == out
+
+
+async def test_generate_sequence_with_local_reference(
+    myrouter: FakeMyRouter, tmp_path: Path
+) -> None:
+    ref = tmp_path / "ref.png"
+    ref.write_bytes(png_bytes(300, 200))
+    done = await run_cli(
+        "generate",
+        "the same cat, four seasons",
+        "--model",
+        "seedream-4.5",
+        "--count",
+        "4",
+        "--size",
+        "4K",
+        "--aspect",
+        "match",
+        "--image",
+        str(ref),
+        "--out",
+        str(tmp_path),
+        env=env_for(myrouter, tmp_path),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.split()) == 4
+    body = myrouter.calls[-1].json
+    assert body["image"][0].startswith("data:image/png;base64,")
+    assert body["sequential_image_generation_options"] == {"max_images": 4}
+    width, height = (int(v) for v in body["size"].split("x"))
+    assert abs(width / height - 1.5) < 0.02
+
+
+async def test_generate_moderation_exit_status(myrouter: FakeMyRouter, tmp_path: Path) -> None:
+    done = await run_cli(
+        "generate", "something forbidden", env=env_for(myrouter, tmp_path), cwd=tmp_path
+    )
+    assert done.returncode == 4
+    assert done.stderr.startswith("error: rejected by the model's safety filter (myrouter: ")
+    assert "Traceback" not in done.stderr
+
+
+async def test_generate_refused_before_any_call(myrouter: FakeMyRouter, tmp_path: Path) -> None:
+    done = await run_cli(
+        "generate",
+        "x",
+        "--model",
+        "seedream-4.5",
+        "--size",
+        "1K",
+        env=env_for(myrouter, tmp_path),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 3
+    assert "seedream-4.5 does not offer 1K" in done.stderr
+    assert myrouter.calls == []
+
+
+async def test_generate_provider_outage_is_one_line_without_secrets(
+    myrouter: FakeMyRouter, tmp_path: Path
+) -> None:
+    myrouter.fail_next("/v3/", Scripted(503, {"code": 503, "message": "overloaded"}), times=5)
+    env = env_for(myrouter, tmp_path) | {"LOG_LEVEL": "DEBUG"}
+    done = await run_cli("generate", "x", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("error: transient: myrouter: HTTP 503")
+    assert "Traceback" not in done.stderr
+    assert myrouter.api_key not in done.stderr + done.stdout
+    assert len(myrouter.calls) == 3  # first try + two retries
+
+
+async def test_check_lists_providers_without_secrets(
+    myrouter: FakeMyRouter, tmp_path: Path
+) -> None:
+    env = env_for(myrouter, tmp_path) | {"DISCORD_TOKEN": "discord-token-secret-1"}
+    done = await run_cli("check", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "myrouter: enabled" in done.stdout
+    assert "seedream-4.0, seedream-4.5" in done.stdout
+    assert "schema version 1" in done.stdout
+    for secret in (myrouter.api_key, "discord-token-secret-1"):
+        assert secret not in done.stdout + done.stderr
+
+
+async def test_check_without_providers_fails(tmp_path: Path) -> None:
+    done = await run_cli("check", env={"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "no provider is enabled" in done.stderr

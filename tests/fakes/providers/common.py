@@ -1,0 +1,245 @@
+"""Pieces every provider fake shares: an aiohttp server on loopback, real images, a call log,
+scripted faults, and the documented reference-image checks.
+
+Fakes encode each provider's documented rules independently of the bot's own capability
+tables, so a bot bug that sends something the provider forbids is caught here, not hidden.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import itertools
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from PIL import Image
+
+
+@dataclass
+class Recorded:
+    """One request a fake received."""
+
+    method: str
+    path: str
+    json: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class Scripted:
+    """A response to give instead of the normal one (fault injection)."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    delay: float = 0.0
+
+
+class ImageFactory:
+    """Real JPEG/PNG images of any size, cached, rendered off the event loop."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[int, int, str, int], bytes] = {}
+
+    async def make(self, width: int, height: int, fmt: str = "JPEG", variant: int = 0) -> bytes:
+        key = (width, height, fmt, variant)
+        if key not in self._cache:
+            self._cache[key] = await asyncio.to_thread(render_image, width, height, fmt, variant)
+        return self._cache[key]
+
+
+def render_image(width: int, height: int, fmt: str = "JPEG", variant: int = 0) -> bytes:
+    """A gradient with noise: compresses like a photo, not like a flat colour."""
+    rng = random.Random(variant)
+    base = Image.linear_gradient("L").resize((width, height))
+    noise = Image.effect_noise((width, height), 40 + rng.randint(0, 20))
+    tint = Image.new("L", (width, height), rng.randint(40, 200))
+    img = Image.merge("RGB", (base, noise, tint))
+    out = io.BytesIO()
+    img.save(out, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class RefRules:
+    """Documented limits on reference images."""
+
+    formats: frozenset[str]
+    min_aspect: float
+    max_aspect: float
+    max_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 6000 * 6000
+    min_side: int = 15
+
+
+class RuleViolation(Exception):
+    """The request breaks a documented rule; the fake answers with the provider's 400."""
+
+
+class FakeProvider:
+    """Base for provider fakes: server lifecycle, auth, call log, faults, image files."""
+
+    def __init__(self, api_key: str = "sk-test-key-0123456789") -> None:
+        self.api_key = api_key
+        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.app.router.add_get("/files/{name}", self._file)
+        self.calls: list[Recorded] = []
+        self.rejections: list[str] = []
+        self.script: list[tuple[str, Scripted]] = []
+        self.files: dict[str, bytes] = {}
+        self.images = ImageFactory()
+        self.blocked_words = {"forbidden"}
+        self.latency = 0.0
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+        self._client: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def fail_next(self, path_contains: str, response: Scripted, times: int = 1) -> None:
+        """Answer the next ``times`` matching requests with ``response``."""
+        self.script.extend([(path_contains, response)] * times)
+
+    def calls_to(self, path_contains: str) -> list[Recorded]:
+        return [c for c in self.calls if path_contains in c.path]
+
+    async def record(self, request: web.Request) -> Recorded:
+        body = await request.read()
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = body
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in ("authorization", "x-api-key")
+        }
+        call = Recorded(request.method, request.path, parsed, headers)
+        self.calls.append(call)
+        return call
+
+    def scripted(self, path: str) -> Scripted | None:
+        for index, (needle, response) in enumerate(self.script):
+            if needle in path:
+                del self.script[index]
+                return response
+        return None
+
+    async def respond_scripted(self, response: Scripted) -> web.Response:
+        if response.delay:
+            await asyncio.sleep(response.delay)
+        if response.raw is not None:
+            return web.Response(status=response.status, body=response.raw, headers=response.headers)
+        return json_response(response.body, response.status, response.headers)
+
+    def new_id(self) -> int:
+        return next(self._ids)
+
+    async def publish(self, data: bytes, ext: str = "jpeg") -> str:
+        """Store bytes and return the URL the fake serves them at."""
+        name = f"img-{self.new_id()}.{ext}"
+        self.files[name] = data
+        return f"{self.base_url}/files/{name}"
+
+    async def _file(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["name"])
+        if data is None:
+            return web.Response(status=404, text="not found")
+        kind = "image/png" if request.match_info["name"].endswith(".png") else "image/jpeg"
+        return web.Response(body=data, content_type=kind)
+
+    def is_blocked(self, prompt: str) -> bool:
+        lowered = prompt.lower()
+        return any(word in lowered for word in self.blocked_words)
+
+    async def check_reference(self, ref: Any, rules: RefRules, label: str) -> None:
+        """Decode a data URL or fetch a URL, then apply the documented image limits."""
+        if not isinstance(ref, str) or not ref:
+            raise RuleViolation(f"{label} must be a non-empty string")
+        if ref.startswith("data:"):
+            head, _, payload = ref.partition(",")
+            if not head.startswith("data:image/") or not head.endswith(";base64"):
+                raise RuleViolation(f"{label}: data URL must be data:image/<format>;base64,<data>")
+            try:
+                data = base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError):
+                raise RuleViolation(f"{label}: invalid base64") from None
+        elif ref.startswith(("http://", "https://")):
+            data = await self.fetch(ref, label)
+        else:
+            raise RuleViolation(f"{label} must be a URL or a data URL")
+        check_image_bytes(data, rules, label)
+
+    async def fetch(self, url: str, label: str) -> bytes:
+        if self._client is None:
+            self._client = aiohttp.ClientSession()
+        try:
+            async with self._client.get(url, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                if resp.status != 200:
+                    raise RuleViolation(
+                        f"{label}: downloading {url} failed with HTTP {resp.status}"
+                    )
+                return await resp.read()
+        except aiohttp.ClientError as exc:
+            raise RuleViolation(f"{label}: downloading {url} failed ({exc})") from None
+
+    def reject(self, message: str) -> None:
+        self.rejections.append(message)
+
+
+def check_image_bytes(data: bytes, rules: RefRules, label: str) -> None:
+    if len(data) > rules.max_bytes:
+        raise RuleViolation(f"{label}: image larger than {rules.max_bytes} bytes")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = (img.format or "").lower()
+            width, height = img.size
+    except Exception:
+        raise RuleViolation(f"{label}: not a decodable image") from None
+    if fmt not in rules.formats:
+        raise RuleViolation(f"{label}: format {fmt} not supported ({sorted(rules.formats)})")
+    if min(width, height) < rules.min_side:
+        raise RuleViolation(f"{label}: width and height must be > 14 px")
+    if not rules.min_aspect <= width / height <= rules.max_aspect:
+        raise RuleViolation(f"{label}: aspect ratio {width}/{height} out of range")
+    if width * height > rules.max_pixels:
+        raise RuleViolation(f"{label}: more than {rules.max_pixels} pixels")
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        headers=headers,
+        content_type="application/json",
+    )
+
+
+def parse_wxh(size: str) -> tuple[int, int] | None:
+    left, sep, right = size.partition("x")
+    if not sep or not left.isdigit() or not right.isdigit():
+        return None
+    return int(left), int(right)
