@@ -135,7 +135,7 @@ class Generator:
         size = self.router.check(request, provider)
         await jobs.update(self.db, job.id, state="running")
         await delivery.progress(Stage.GENERATING, request, size)
-        result = await self.router.generate(request, only=provider)
+        result = await self.router.generate(request, only=provider, job_id=job.id)
         await jobs.update(
             self.db,
             job.id,

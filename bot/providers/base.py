@@ -6,17 +6,19 @@ and its error mapping. Everything else (retries, failover, download) lives outsi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import aiohttp
 
 from bot.errors import ErrorKind, InvalidInput, ProviderError
 from bot.providers.capabilities import ModelCaps, validate
-from bot.providers.models import GenerationRequest, GenerationResult
+from bot.providers.models import GenerationRequest, GenerationResult, ResultImage
 
 TaskCallback = Callable[[str], Awaitable[None]]
 ProgressCallback = Callable[[int], Awaitable[None]]
@@ -74,8 +76,14 @@ class Provider(ABC):
         *,
         on_task: TaskCallback | None = None,
         on_progress: ProgressCallback | None = None,
+        idempotency_key: str | None = None,
     ) -> GenerationResult:
-        """Run the generation to completion and return image URLs or bytes."""
+        """Run the generation to completion and return image URLs or bytes.
+
+        ``on_task`` receives the provider's task id as soon as it exists, so the job layer can
+        store it and resume polling after a restart instead of paying twice. ``idempotency_key``
+        is unique per job and attempt; providers that support idempotent submits send it.
+        """
 
     async def request_json(
         self,
@@ -201,3 +209,125 @@ class Stopwatch:
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.start
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """One poll of an asynchronous task."""
+
+    state: Literal["pending", "done", "failed"]
+    progress: int | None = None
+    images: list[ResultImage] = field(default_factory=list)
+    error: ProviderError | None = None
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How often to poll and for how long (overall deadline) before giving up."""
+
+    first_delay: float = 2.0
+    factor: float = 1.5
+    max_interval: float = 10.0
+    deadline: float = 600.0
+
+
+class AsyncProvider(Provider):
+    """A provider that answers a submit with a task id which is then polled to completion."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        api_key: str,
+        base_url: str,
+        *,
+        request_timeout: float = 60.0,
+        poll: PollPolicy | None = None,
+    ) -> None:
+        super().__init__(session, api_key, base_url, request_timeout=request_timeout)
+        self.poll = poll or PollPolicy()
+
+    @abstractmethod
+    async def submit(
+        self, request: GenerationRequest, size: tuple[int, int], idempotency_key: str | None
+    ) -> str:
+        """Create the task; return its id."""
+
+    @abstractmethod
+    async def status(self, task_id: str) -> TaskStatus:
+        """Read the task's state once (an idempotent GET)."""
+
+    async def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        on_task: TaskCallback | None = None,
+        on_progress: ProgressCallback | None = None,
+        idempotency_key: str | None = None,
+    ) -> GenerationResult:
+        size = self.check(request)
+        clock = Stopwatch()
+        task_id = await self.submit(request, size, idempotency_key)
+        if on_task is not None:
+            await on_task(task_id)
+        return await self._wait(task_id, request, size, clock, on_progress)
+
+    async def resume(
+        self,
+        task_id: str,
+        request: GenerationRequest,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> GenerationResult:
+        """Continue polling a task created before a restart."""
+        return await self._wait(task_id, request, self.check(request), Stopwatch(), on_progress)
+
+    async def _wait(
+        self,
+        task_id: str,
+        request: GenerationRequest,
+        size: tuple[int, int],
+        clock: Stopwatch,
+        on_progress: ProgressCallback | None,
+    ) -> GenerationResult:
+        interval = self.poll.first_delay
+        last_progress: int | None = None
+        while True:
+            if clock.elapsed + interval > self.poll.deadline:
+                raise ProviderError(
+                    f"task {task_id} did not finish within {self.poll.deadline:.0f} s",
+                    kind=ErrorKind.TIMEOUT,
+                    provider=self.name,
+                )
+            await asyncio.sleep(interval)
+            interval = min(interval * self.poll.factor, self.poll.max_interval)
+            try:
+                status = await self.status(task_id)
+            except ProviderError as exc:
+                if exc.kind.retryable or exc.kind is ErrorKind.TIMEOUT:
+                    if exc.retry_after:
+                        interval = max(interval, min(exc.retry_after, self.poll.max_interval))
+                    continue  # polls are idempotent: keep trying until the deadline
+                raise
+            if status.state == "failed":
+                raise status.error or ProviderError(
+                    f"task {task_id} failed", kind=ErrorKind.TRANSIENT, provider=self.name
+                )
+            if status.state == "done":
+                if not status.images:
+                    raise ProviderError(
+                        f"task {task_id} finished without images",
+                        kind=ErrorKind.TRANSIENT,
+                        provider=self.name,
+                    )
+                return GenerationResult(
+                    images=status.images[: request.count],
+                    provider=self.name,
+                    model=request.model,
+                    size=size,
+                    task_id=task_id,
+                    elapsed=clock.elapsed,
+                )
+            if on_progress is not None and status.progress not in (None, last_progress):
+                last_progress = status.progress
+                assert status.progress is not None
+                await on_progress(status.progress)

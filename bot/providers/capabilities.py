@@ -45,6 +45,11 @@ class ModelCaps:
     max_references: int
     min_aspect: float = 1 / 16
     max_aspect: float = 16.0
+    #: per-side limits where a provider documents them (e.g. custom sizes 1024–4096)
+    min_side: int = 1
+    max_side: int = 1_000_000
+    #: when a provider accepts only an enumerated list of WxH sizes
+    sizes: frozenset[tuple[int, int]] | None = None
     reference_formats: frozenset[str] = frozenset({"jpeg", "png"})
     reference_min_aspect: float = 1 / 3
     reference_max_aspect: float = 3.0
@@ -108,10 +113,22 @@ def validate(request: GenerationRequest, caps: ModelCaps) -> tuple[int, int]:
         )
     if request.seed is not None and not caps.seed:
         raise InvalidInput(f"{caps.model} on this provider does not take a seed.")
+    if caps.reference_transport == "url" and any(ref.url is None for ref in request.references):
+        raise InvalidInput(
+            f"{caps.model} on this provider takes reference images only as http(s) URLs."
+        )
     return output_size(request, caps)
 
 
 def _check_size(width: int, height: int, caps: ModelCaps) -> None:
+    if caps.sizes is not None and (width, height) not in caps.sizes:
+        offered = ", ".join(f"{w}x{h}" for w, h in sorted(caps.sizes))
+        raise InvalidInput(f"{width}x{height} is not offered for {caps.model} here ({offered}).")
+    if not (caps.min_side <= min(width, height) and max(width, height) <= caps.max_side):
+        raise InvalidInput(
+            f"{width}x{height}: each side must be {caps.min_side}–{caps.max_side} px "
+            f"for {caps.model} here."
+        )
     pixels = width * height
     if not caps.min_pixels <= pixels <= caps.max_pixels:
         raise InvalidInput(

@@ -74,6 +74,7 @@ class MyRouter(Provider):
         *,
         on_task: TaskCallback | None = None,
         on_progress: ProgressCallback | None = None,
+        idempotency_key: str | None = None,
     ) -> GenerationResult:
         size = self.check(request)
         clock = Stopwatch()

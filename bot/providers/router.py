@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 
 from bot.errors import ErrorKind, InvalidInput, ProviderError, SeedreamError
-from bot.providers.base import ProgressCallback, Provider, TaskCallback
+from bot.providers.base import AsyncProvider, ProgressCallback, Provider, TaskCallback
 from bot.providers.models import GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,13 @@ class Router:
         only: str | None = None,
         on_task: TaskCallback | None = None,
         on_progress: ProgressCallback | None = None,
+        job_id: str | None = None,
     ) -> GenerationResult:
         """Generate with failover; raises the last provider's error if every one fails."""
         last: SeedreamError | None = None
         for provider in self.candidates(request, only):
             try:
-                return await self._with_retries(provider, request, on_task, on_progress)
+                return await self._with_retries(provider, request, on_task, on_progress, job_id)
             except ProviderError as exc:
                 last = exc
                 if not exc.kind.fails_over:
@@ -98,19 +99,40 @@ class Router:
         assert last is not None
         raise last
 
+    async def resume(
+        self,
+        provider_name: str,
+        task_id: str,
+        request: GenerationRequest,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> GenerationResult:
+        """Resume polling a stored task (after a restart); no new task is created."""
+        provider = next((p for p in self.providers if p.name == provider_name), None)
+        if not isinstance(provider, AsyncProvider):
+            raise ProviderError(
+                f"cannot resume a {provider_name} task (provider disabled or synchronous)",
+                kind=ErrorKind.CONFIG,
+                provider=provider_name,
+            )
+        async with self._limits[provider.name]:
+            return await provider.resume(task_id, request, on_progress=on_progress)
+
     async def _with_retries(
         self,
         provider: Provider,
         request: GenerationRequest,
         on_task: TaskCallback | None,
         on_progress: ProgressCallback | None,
+        job_id: str | None,
     ) -> GenerationResult:
         attempt = 0
         while True:
+            key = f"{job_id}-{provider.name}-{attempt}" if job_id else None
             try:
                 async with self._limits[provider.name]:
                     return await provider.generate(
-                        request, on_task=on_task, on_progress=on_progress
+                        request, on_task=on_task, on_progress=on_progress, idempotency_key=key
                     )
             except ProviderError as exc:
                 exc.provider = exc.provider or provider.name
