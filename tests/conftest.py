@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
 import pytest_asyncio
 
+from bot.client import SeedreamBot, apply_discord_endpoints
 from bot.config import Settings
+from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.providers.myrouter import FakeMyRouter
 
 _OUR_VARIABLES = (
@@ -63,3 +67,70 @@ def settings(make_settings: Callable[..., Settings], myrouter: FakeMyRouter) -> 
         myrouter_base_url=myrouter.base_url,
         seedream_providers="myrouter",
     )
+
+
+@pytest_asyncio.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    """The fake Discord; at teardown, any spec violation or unimplemented route fails the test."""
+    fake = FakeDiscord()
+    await fake.start()
+    yield fake
+    await fake.stop()
+    fake.assert_clean()
+
+
+@pytest.fixture
+def bot_settings(
+    make_settings: Callable[..., Settings], myrouter: FakeMyRouter, discord_fake: FakeDiscord
+) -> Settings:
+    """Settings for a bot wired to the fake Discord and the MyRouter fake."""
+    return make_settings(
+        discord_token=discord_fake.token,
+        discord_api_base=discord_fake.api_base,
+        discord_gateway_url=discord_fake.gateway_url,
+        myrouter_api_key=myrouter.api_key,
+        myrouter_base_url=myrouter.base_url,
+        seedream_providers="myrouter",
+    )
+
+
+@pytest.fixture
+def start_bot(monkeypatch: pytest.MonkeyPatch, bot_settings: Settings) -> Callable[..., Any]:
+    """Start the real bot in this event loop; returns an async factory (for restarts too)."""
+    # Route.BASE and DEFAULT_GATEWAY are process-wide: restore them after the test.
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket,
+        "DEFAULT_GATEWAY",
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
+    )
+    running: list[tuple[SeedreamBot, asyncio.Task[None]]] = []
+
+    async def start(settings: Settings | None = None) -> SeedreamBot:
+        chosen = settings or bot_settings
+        apply_discord_endpoints(chosen)
+        bot = SeedreamBot(chosen, guild_ready_timeout=0.05)
+        assert chosen.discord_token is not None
+        task = asyncio.create_task(bot.start(chosen.discord_token.get_secret_value()))
+        ready = asyncio.create_task(bot.wait_until_ready())
+        done, _ = await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            ready.cancel()
+            task.result()  # raises what ended start()
+        assert ready in done, "the bot did not become ready within 10 s"
+        running.append((bot, task))
+        return bot
+
+    start.running = running  # type: ignore[attr-defined]
+    return start
+
+
+@pytest_asyncio.fixture
+async def bot(start_bot: Callable[..., Any]) -> AsyncIterator[SeedreamBot]:
+    """A running bot; at teardown it must still be alive (no parser crash ended it)."""
+    instance: SeedreamBot = await start_bot()
+    yield instance
+    for running_bot, task in start_bot.running:  # type: ignore[attr-defined]
+        assert not task.done() or running_bot.is_closed(), "the bot's gateway task died"
+        await running_bot.close()
+        await asyncio.wait_for(task, 10)

@@ -30,7 +30,7 @@ def describe(error: BaseException, job_id: str | None) -> str:
     if isinstance(error, SeedreamError):
         text = error.public_message
         if error.kind is ErrorKind.INVALID_INPUT:
-            text = "⚠️ " + text[0].upper() + text[1:]
+            text = "⚠️ " + text
         elif error.kind is not ErrorKind.REFUSED:
             text = "❌ " + text
         return text
