@@ -123,14 +123,15 @@ async def _run_bot(settings: Settings) -> int:
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
     assert settings.discord_token is not None
     try:
-        async with bot:
-            await bot.start(settings.discord_token.get_secret_value().strip())
+        await bot.start(settings.discord_token.get_secret_value().strip())
     except discord.LoginFailure:
         raise ConfigError("Discord rejected DISCORD_TOKEN (401 Unauthorized)") from None
     except discord.PrivilegedIntentsRequired:
         raise ConfigError(
             "the bot asked for an intent not enabled in the Developer Portal"
         ) from None
+    finally:
+        await bot.close()  # start() returns once Discord is closed; finish our own cleanup
     return 0
 
 

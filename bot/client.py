@@ -44,6 +44,8 @@ class SeedreamBot(commands.Bot):
     """The Seedream Discord bot."""
 
     def __init__(self, settings: Settings, **options: object) -> None:
+        # The bot never joins voice: silence discord.py's "PyNaCl/davey is not installed" warnings.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
         intents.message_content = False  # reply-to-edit works from mentions, no privileged intent
         super().__init__(
@@ -124,7 +126,9 @@ class SeedreamBot(commands.Bot):
         ][:25]
 
     async def close(self) -> None:
+        """Close Discord, then our own resources (idempotent: signal handlers call it too)."""
         await super().close()
-        if self._session is not None:
-            await self._session.close()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
         await self.db.close()

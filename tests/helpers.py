@@ -29,13 +29,36 @@ class Completed:
     stderr: str
 
 
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """A minimal environment for the CLI: no developer keys leak in."""
+    keep = ("PATH", "HOME", "LANG", "SYSTEMROOT")
+    full_env = {k: v for k, v in os.environ.items() if k in keep}
+    full_env["PYTHONPATH"] = str(REPO)
+    full_env.update(env or {})
+    return full_env
+
+
+async def start_cli(
+    *args: str, env: dict[str, str], cwd: Path, log: Path
+) -> asyncio.subprocess.Process:
+    """Start ``python -m bot ARGS`` in the background, its output going to ``log``."""
+    with log.open("wb") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            *args,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+            env=cli_env(env),
+            cwd=cwd,
+        )
+
+
 async def run_cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
 ) -> Completed:
     """Run ``python -m bot ARGS`` without blocking the loop that serves the fakes."""
-    full_env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
-    full_env["PYTHONPATH"] = str(REPO)
-    full_env.update(env or {})
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -43,7 +66,7 @@ async def run_cli(
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=full_env,
+        env=cli_env(env),
         cwd=cwd,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)

@@ -47,9 +47,9 @@ class Database:
         await self.migrate()
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
 
     async def migrate(self) -> list[int]:
         """Apply every migration newer than ``PRAGMA user_version``; return those applied."""

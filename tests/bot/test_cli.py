@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import signal
 from pathlib import Path
 
 from PIL import Image
 
+from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.providers.common import Scripted
 from tests.fakes.providers.myrouter import FakeMyRouter
-from tests.helpers import png_bytes, run_cli
+from tests.helpers import png_bytes, run_cli, start_cli
 
 
 def env_for(fake: FakeMyRouter, tmp_path: Path) -> dict[str, str]:
@@ -145,3 +148,30 @@ async def test_check_without_providers_fails(tmp_path: Path) -> None:
     done = await run_cli("check", env={"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}, cwd=tmp_path)
     assert done.returncode == 2
     assert "no provider is enabled" in done.stderr
+
+
+async def test_run_serves_discord_as_a_process(
+    myrouter: FakeMyRouter, discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    """`seedream-bot run` honours DISCORD_API_BASE/DISCORD_GATEWAY_URL and stops on SIGTERM."""
+    env = env_for(myrouter, tmp_path) | discord_fake.env | {"DISCORD_TOKEN": discord_fake.token}
+    log = tmp_path / "bot.log"
+    proc = await start_cli("run", env=env, cwd=tmp_path, log=log)
+    try:
+        await discord_fake.wait_for_commands("imagine", timeout=20)
+        await discord_fake.wait_until_connected()
+        inter = await discord_fake.slash("imagine", {"prompt": "a process"})
+        message = await inter.original(predicate=lambda m: bool(m.get("attachments")), timeout=20)
+        assert message["attachments"][0]["filename"].endswith(".jpg")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.wait_for(proc.wait(), 20)
+        except TimeoutError:
+            proc.kill()
+            raise AssertionError("no clean exit on SIGTERM:\n" + log.read_text()) from None
+    text = log.read_text()
+    assert code == 0, text
+    assert "Traceback" not in text
+    assert discord_fake.token not in text and myrouter.api_key not in text
+    assert "job=" in text
