@@ -23,6 +23,7 @@ from bot.ui.text import NO_PINGS
 log = logging.getLogger(__name__)
 
 COGS = ("cogs.imagine",)
+SHUTDOWN_GRACE = 20.0  # seconds running jobs get to finish when the bot is stopped
 _API_VERSION = "/api/v10"
 
 
@@ -126,7 +127,12 @@ class SeedreamBot(commands.Bot):
         ][:25]
 
     async def close(self) -> None:
-        """Close Discord, then our own resources (idempotent: signal handlers call it too)."""
+        """Let running jobs finish (briefly), close Discord, then our own resources.
+
+        Idempotent: signal handlers and ``run`` both call it.
+        """
+        if self._generator is not None:
+            await self._generator.drain(SHUTDOWN_GRACE)
         await super().close()
         session, self._session = self._session, None
         if session is not None:

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     seedream_max_concurrent: int = Field(default=8, ge=1)
     seedream_max_per_user: int = Field(default=2, ge=1)
     seedream_watermark: bool = False
+    #: overall deadline (seconds) for asynchronous provider tasks; unset = each provider's own
+    seedream_task_deadline: float | None = Field(default=None, gt=0)
 
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None

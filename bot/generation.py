@@ -18,7 +18,7 @@ from typing import Protocol
 import aiohttp
 
 from bot import images
-from bot.errors import ErrorKind, ProviderError, SeedreamError
+from bot.errors import ErrorKind, ProviderError, Refused, SeedreamError
 from bot.logs import job_context
 from bot.providers import Router
 from bot.providers.download import download
@@ -84,6 +84,18 @@ class Generator:
         self.db = db
         self.router = router
         self.session = session
+        self.accepting = True
+        self._active: set[asyncio.Task[object]] = set()
+
+    async def drain(self, timeout: float) -> int:
+        """Stop taking jobs and wait up to ``timeout`` s for running ones; return how many
+        were still running (they are left in their state for the next start to deal with)."""
+        self.accepting = False
+        pending = {task for task in self._active if not task.done()}
+        if pending:
+            log.info("waiting for running jobs", extra={"jobs": len(pending)})
+            _, pending = await asyncio.wait(pending, timeout=timeout)
+        return len(pending)
 
     async def run(
         self,
@@ -94,6 +106,12 @@ class Generator:
         provider: str | None = None,
     ) -> Generated:
         """Generate, download, fit and deliver; the job row ends ``done`` or ``failed``."""
+        if not self.accepting:
+            raise Refused("The bot is restarting. Please try again in a minute.")
+        task = asyncio.current_task()
+        if task is not None:
+            self._active.add(task)
+            task.add_done_callback(self._active.discard)
         await jobs.create(self.db, job)
         with job_context(job.id):
             try:

@@ -101,4 +101,6 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream: Any 
     handler._seedream = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    logging.getLogger("discord").setLevel(max(logging.getLevelName(level), logging.INFO))
+    # Libraries whose DEBUG output is noise (one line per SQLite call, per websocket frame).
+    for noisy in ("discord", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import aiohttp
 
 from bot.errors import ErrorKind, InvalidInput, ProviderError
+from bot.logs import REDACTED
 from bot.providers.capabilities import ModelCaps, validate
 from bot.providers.models import GenerationRequest, GenerationResult, ResultImage
 
@@ -58,6 +59,15 @@ class Provider(ABC):
     def __repr__(self) -> str:  # never show the key
         return f"<{type(self).__name__} {self.base_url}>"
 
+    def malformed(self, message: str, data: Any = None) -> ProviderError:
+        """An answer the provider's docs do not allow: a transient fault of the provider."""
+        detail = None if data is None else self.scrub(str(data)[:200])
+        return ProviderError(message, kind=ErrorKind.TRANSIENT, provider=self.name, detail=detail)
+
+    def scrub(self, text: str) -> str:
+        """Providers may echo what they were sent: the key never reaches a message or log."""
+        return text.replace(self._api_key, REDACTED) if self._api_key else text
+
     @property
     def models(self) -> list[str]:
         return list(self.caps)
@@ -92,23 +102,29 @@ class Provider(ABC):
         *,
         headers: Mapping[str, str],
         payload: Any = None,
+        timeout: float | None = None,
     ) -> Any:
-        """Send one request; return its parsed JSON body or raise a mapped ProviderError."""
-        timeout = aiohttp.ClientTimeout(total=self.request_timeout)
+        """Send one request; return its parsed JSON body or raise a mapped ProviderError.
+
+        ``timeout`` overrides ``request_timeout`` for this call (synchronous providers scale it
+        with the number of images asked for).
+        """
+        seconds = self.request_timeout if timeout is None else timeout
+        client_timeout = aiohttp.ClientTimeout(total=seconds)
         body = None if payload is None else json.dumps(payload, separators=(",", ":"))
         send_headers = dict(headers)
         if body is not None:
             send_headers["Content-Type"] = "application/json"
         try:
             async with self.session.request(
-                method, url, data=body, headers=send_headers, timeout=timeout
+                method, url, data=body, headers=send_headers, timeout=client_timeout
             ) as response:
                 raw = await response.read()
                 status = response.status
                 retry_after = _retry_after(response.headers.get("Retry-After"))
         except TimeoutError:
             raise ProviderError(
-                f"no answer within {self.request_timeout:.0f} s",
+                f"no answer within {seconds:.0f} s",
                 kind=ErrorKind.TIMEOUT,
                 provider=self.name,
             ) from None
@@ -134,7 +150,7 @@ class Provider(ABC):
         self, status: int, data: Any, raw: bytes, retry_after: float | None
     ) -> ProviderError:
         """Default mapping of an HTTP error onto the taxonomy; adapters refine it."""
-        message = error_text(data) or raw[:200].decode("utf-8", "replace").strip()
+        message = self.scrub(error_text(data) or raw[:200].decode("utf-8", "replace").strip())
         kind = kind_for_status(status)
         if kind is ErrorKind.INVALID_INPUT and looks_like_moderation(message):
             kind = ErrorKind.MODERATION
@@ -160,6 +176,17 @@ def kind_for_status(status: int) -> ErrorKind:
     if status >= 500:
         return ErrorKind.TRANSIENT
     return ErrorKind.INVALID_INPUT
+
+
+def percent(value: Any) -> int | None:
+    """A provider's progress field as 0–100, or None when it is absent or not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int | float):
+        return max(0, min(100, int(value)))
+    return None
 
 
 def looks_like_moderation(text: str) -> bool:

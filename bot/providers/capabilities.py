@@ -16,6 +16,7 @@ from bot.providers.models import (
     MATCH,
     MAX_TOTAL_IMAGES,
     GenerationRequest,
+    Reference,
     Resolution,
 )
 
@@ -117,7 +118,35 @@ def validate(request: GenerationRequest, caps: ModelCaps) -> tuple[int, int]:
         raise InvalidInput(
             f"{caps.model} on this provider takes reference images only as http(s) URLs."
         )
+    for index, ref in enumerate(request.references, start=1):
+        _check_reference(index, ref, caps)
     return output_size(request, caps)
+
+
+def _check_reference(index: int, ref: Reference, caps: ModelCaps) -> None:
+    """The documented per-image limits, on whatever the bot already knows about the image."""
+    label = f"reference image {index} ({ref.filename})"
+    fmt = (ref.mime or "").lower().removeprefix("image/").replace("jpg", "jpeg")
+    if fmt and fmt not in caps.reference_formats:
+        offered = ", ".join(sorted(caps.reference_formats))
+        raise InvalidInput(f"{label} is {fmt}; {caps.model} here takes {offered}.")
+    if ref.data is not None and len(ref.data) > caps.reference_max_bytes:
+        limit = caps.reference_max_bytes // (1024 * 1024)
+        raise InvalidInput(f"{label} is larger than {limit} MB, the limit of {caps.model}.")
+    if not (ref.width and ref.height):
+        return
+    size = f"{ref.width}x{ref.height}"
+    if min(ref.width, ref.height) <= 14:
+        raise InvalidInput(f"{label} is {size}; width and height must be more than 14 px.")
+    if ref.width * ref.height > caps.reference_max_pixels:
+        raise InvalidInput(
+            f"{label} is {size}; {caps.model} takes at most {caps.reference_max_pixels:,} pixels."
+        )
+    if not caps.reference_min_aspect <= ref.width / ref.height <= caps.reference_max_aspect:
+        low, high = round(1 / caps.reference_min_aspect), round(caps.reference_max_aspect)
+        raise InvalidInput(
+            f"{label} is {size}; {caps.model} takes aspect ratios from 1:{low} to {high}:1."
+        )
 
 
 def _check_size(width: int, height: int, caps: ModelCaps) -> None:

@@ -53,6 +53,10 @@ class Reference(BaseModel):
             raise ValueError("a reference needs bytes or a URL")
         return self
 
+    def wire_value(self) -> str:
+        """What inline-capable providers are sent: the bytes as a data URL, else the URL."""
+        return self.data_url() if self.data is not None else str(self.url)
+
     def data_url(self) -> str:
         """The ``data:image/<fmt>;base64,...`` form providers accept inline."""
         if self.data is None or self.mime is None:

@@ -55,7 +55,7 @@ class MyRouter(Provider):
             "watermark": request.watermark,
             "sequential_image_generation": "auto" if sequence else "disabled",
         }
-        refs = [ref.data_url() if ref.data is not None else ref.url for ref in request.references]
+        refs = [ref.wire_value() for ref in request.references]
         if request.model == "seedream-4.0":
             if refs:
                 payload["images"] = refs

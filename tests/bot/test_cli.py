@@ -11,6 +11,7 @@ from PIL import Image
 
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.providers.common import Scripted
+from tests.fakes.providers.evolink import FakeEvoLink
 from tests.fakes.providers.myrouter import FakeMyRouter
 from tests.helpers import png_bytes, run_cli, start_cli
 
@@ -125,7 +126,8 @@ async def test_generate_provider_outage_is_one_line_without_secrets(
     env = env_for(myrouter, tmp_path) | {"LOG_LEVEL": "DEBUG"}
     done = await run_cli("generate", "x", env=env, cwd=tmp_path)
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1].startswith("error: transient: myrouter: HTTP 503")
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [errors[0]] and errors[0].startswith("error: transient: myrouter: HTTP 503")
     assert "Traceback" not in done.stderr
     assert myrouter.api_key not in done.stderr + done.stdout
     assert len(myrouter.calls) == 3  # first try + two retries
@@ -175,3 +177,42 @@ async def test_run_serves_discord_as_a_process(
     assert "Traceback" not in text
     assert discord_fake.token not in text and myrouter.api_key not in text
     assert "job=" in text
+
+
+async def test_generate_on_a_url_only_provider_with_a_url_reference(tmp_path: Path) -> None:
+    evolink = FakeEvoLink()
+    await evolink.start()
+    try:
+        url = await evolink.publish(png_bytes(320, 240), "png")
+        env = {
+            "EVOLINK_API_KEY": evolink.api_key,
+            "EVOLINK_BASE_URL": evolink.base_url,
+            "DATABASE_URL": f"sqlite:///{tmp_path}/cli.db",
+            "SEEDREAM_TASK_DEADLINE": "60",
+        }
+        done = await run_cli(
+            "generate",
+            "make it night",
+            "--provider",
+            "evolink",
+            "--image",
+            url,
+            "--out",
+            str(tmp_path / "out"),
+            env=env,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        assert len(done.stdout.split()) == 1
+        assert evolink.calls_to("/v1/images/generations")[0].json["image_urls"] == [url]
+        assert evolink.fetched == [url]
+        local = tmp_path / "ref.png"
+        local.write_bytes(png_bytes(64, 64))
+        refused = await run_cli(
+            "generate", "x", "--provider", "evolink", "--image", str(local), env=env, cwd=tmp_path
+        )
+        assert refused.returncode == 3
+        assert "only as http(s) URLs" in refused.stderr
+    finally:
+        await evolink.stop()
+    assert not evolink.rejections

@@ -14,6 +14,7 @@ import io
 import itertools
 import json
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,10 +90,17 @@ class FakeProvider:
 
     def __init__(self, api_key: str = "sk-test-key-0123456789") -> None:
         self.api_key = api_key
-        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.app = web.Application(
+            client_max_size=64 * 1024 * 1024, middlewares=[self._count_in_flight]
+        )
+        #: API requests being handled right now, and the most there ever were at once
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.app.router.add_get("/files/{name}", self._file)
         self.calls: list[Recorded] = []
         self.rejections: list[str] = []
+        #: URLs the fake downloaded (reference images), in order
+        self.fetched: list[str] = []
         self.script: list[tuple[str, Scripted]] = []
         self.files: dict[str, bytes] = {}
         self.images = ImageFactory()
@@ -102,6 +110,19 @@ class FakeProvider:
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self._client: aiohttp.ClientSession | None = None
+
+    @web.middleware
+    async def _count_in_flight(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path.startswith("/files/"):
+            return await handler(request)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await handler(request)
+        finally:
+            self.in_flight -= 1
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
@@ -192,6 +213,7 @@ class FakeProvider:
         check_image_bytes(data, rules, label)
 
     async def fetch(self, url: str, label: str) -> bytes:
+        self.fetched.append(url)
         if self._client is None:
             self._client = aiohttp.ClientSession()
         try:
