@@ -1,15 +1,23 @@
 """The SQLite connection: WAL, foreign keys, a busy timeout, and numbered migrations.
 
 This is the only module that opens a database. Query functions live beside it
-(:mod:`bot.storage.jobs`, :mod:`bot.storage.meta`) and take a :class:`Database`, so a
+(:mod:`bot.storage.jobs`, :mod:`bot.storage.meta`, ...) and take a :class:`Database`, so a
 PostgreSQL backend can later implement the same small surface.
+
+One connection serves the whole bot, so statements of concurrent coroutines would otherwise
+interleave inside each other's transactions. Every statement therefore runs under one asyncio
+lock; :meth:`Database.transaction` holds that lock from ``BEGIN IMMEDIATE`` to ``COMMIT``, and
+statements issued inside it (in the same task) run without re-taking it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +27,7 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 _MIGRATION = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+_inside: contextvars.ContextVar[Database | None] = contextvars.ContextVar("tx", default=None)
 
 
 class Database:
@@ -27,6 +36,7 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -65,19 +75,58 @@ class Database:
             log.info("applied migration", extra={"migration": number})
         return applied
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error), exclusive in this process.
+
+        IMMEDIATE takes SQLite's write lock at once, so read-then-write logic inside (quota
+        reservations) cannot race another process either.
+        """
+        if _inside.get() is self:
+            raise RuntimeError("nested transactions are not supported")
+        async with self._lock:
+            token = _inside.set(self)
+            try:
+                await self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    await self.conn.execute("ROLLBACK")
+                    raise
+                await self.conn.execute("COMMIT")
+            finally:
+                _inside.reset(token)
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """Take the lock unless this task is inside a transaction that already holds it."""
+        if _inside.get() is self:
+            yield
+        else:
+            async with self._lock:
+                yield
+
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one statement; return the number of rows changed."""
-        cursor = await self.conn.execute(sql, tuple(params))
-        await cursor.close()
-        return cursor.rowcount
+        async with self._turn():
+            cursor = await self.conn.execute(sql, tuple(params))
+            await cursor.close()
+            return cursor.rowcount
+
+    async def insert(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run an INSERT; return the new row's id."""
+        async with self._turn():
+            cursor = await self.conn.execute(sql, tuple(params))
+            await cursor.close()
+            return cursor.lastrowid or 0
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, tuple(params)) as cursor:
+        async with self._turn(), self.conn.execute(sql, tuple(params)) as cursor:
             row: aiosqlite.Row | None = await cursor.fetchone()
             return row
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, tuple(params)) as cursor:
+        async with self._turn(), self.conn.execute(sql, tuple(params)) as cursor:
             return list(await cursor.fetchall())
 
     async def scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:

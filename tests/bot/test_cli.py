@@ -7,6 +7,7 @@ import io
 import signal
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from tests.fakes.fake_discord import FakeDiscord
@@ -216,3 +217,29 @@ async def test_generate_on_a_url_only_provider_with_a_url_reference(tmp_path: Pa
     finally:
         await evolink.stop()
     assert not evolink.rejections
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "prefix"),
+    [
+        (401, {"code": 401, "message": "bad key"}, 1, "error: auth: myrouter: HTTP 401"),
+        (402, {"code": 402, "message": "no credit"}, 1, "error: quota: myrouter: HTTP 402"),
+        (429, {"code": 429, "message": "RPM"}, 1, "error: rate limited: myrouter: HTTP 429"),
+        (504, {"code": 504, "message": "slow"}, 1, "error: timeout: myrouter: HTTP 504"),
+        (400, {"code": 400, "message": "bad size"}, 3, "error: myrouter: HTTP 400: bad size"),
+    ],
+)
+async def test_generate_names_every_error_class(
+    myrouter: FakeMyRouter,
+    tmp_path: Path,
+    status: int,
+    body: dict[str, object],
+    code: int,
+    prefix: str,
+) -> None:
+    myrouter.fail_next("/v3/", Scripted(status, body, {"Retry-After": "0"}), times=3)
+    done = await run_cli("generate", "x", env=env_for(myrouter, tmp_path), cwd=tmp_path)
+    assert done.returncode == code
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(prefix), done.stderr
+    assert "Traceback" not in done.stderr
