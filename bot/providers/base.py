@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
@@ -325,7 +326,8 @@ class AsyncProvider(Provider):
                     kind=ErrorKind.TIMEOUT,
                     provider=self.name,
                 )
-            await asyncio.sleep(interval)
+            # jitter: tasks submitted together must not poll in lock-step for their whole life
+            await asyncio.sleep(interval * random.uniform(0.9, 1.1))
             interval = min(interval * self.poll.factor, self.poll.max_interval)
             try:
                 status = await self.status(task_id)
