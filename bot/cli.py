@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,14 +22,15 @@ import discord
 from bot import images
 from bot.config import PROVIDER_NAMES, Settings, load_settings
 from bot.errors import ConfigError, ErrorKind, SeedreamError
-from bot.generation import Generated, Generator, Stage, new_job_id
+from bot.jobs.model import Generated, Job, JobState, Stage, new_job_id
+from bot.jobs.runner import JobRunner, Limits
 from bot.logs import SecretScrubber, setup_logging
 from bot.providers import ADAPTERS, build_router, enabled_providers
 from bot.providers.download import MAX_RESULT_BYTES, download
-from bot.providers.models import GenerationRequest, Reference
+from bot.providers.models import Reference
+from bot.quota import Ledger
 from bot.requests import build_request, parse_size
 from bot.storage.db import Database
-from bot.storage.jobs import NewJob
 
 log = logging.getLogger("bot.cli")
 
@@ -147,10 +149,22 @@ class FileDelivery:
         self.out = out
         self.paths: list[Path] = []
 
+    async def queued(self, job: Job, position: int) -> None:
+        """The CLI runs its job at once: never queued."""
+
     async def progress(
-        self, stage: Stage, request: GenerationRequest, size: tuple[int, int]
+        self, job: Job, stage: Stage, size: tuple[int, int], percent: int | None
     ) -> None:
-        log.info("generate", extra={"stage": stage.value, "size": f"{size[0]}x{size[1]}"})
+        log.info(
+            "generate",
+            extra={"stage": stage.value, "size": f"{size[0]}x{size[1]}", "progress": percent},
+        )
+
+    async def failed(self, job: Job, error: SeedreamError) -> None:
+        """The error reaches the user as the command's one-line message instead."""
+
+    async def cancelled(self, job: Job) -> None:
+        """CLI jobs cannot be cancelled from Discord."""
 
     async def deliver(self, generated: Generated) -> int | None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -182,20 +196,21 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
             seed=args.seed,
             references=references,
         )
+        router.check(request, args.provider)
         db = Database(settings.database_path)
         await db.open()
         try:
-            job = NewJob(
+            runner = JobRunner(db, router, session, Ledger(db, settings), Limits(1, 1, 1))
+            job = Job(
                 id=new_job_id(),
                 source="cli",
-                model=request.model,
-                prompt=request.prompt,
-                request_json=request.model_dump_json(exclude={"references"}),
-                count=request.count,
+                state=JobState.QUEUED,
+                request=request,
+                provider=args.provider,
+                created_at=time.time(),
             )
-            await Generator(db, router, session).run(
-                job, request, FileDelivery(Path(args.out)), provider=args.provider
-            )
+            await runner.admit(job)
+            await runner.run_inline(job, FileDelivery(Path(args.out)))
         finally:
             await db.close()
     return 0

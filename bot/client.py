@@ -13,16 +13,22 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
-from bot.generation import Generator
+from bot.jobs.model import Job
+from bot.jobs.recovery import recover
+from bot.jobs.runner import JobRunner, Limits
 from bot.providers import Router, build_router
+from bot.quota import Ledger
+from bot.storage import jobs as job_rows
 from bot.storage import meta
 from bot.storage.db import Database
+from bot.ui.account import CancelJobButton
+from bot.ui.delivery import InteractionDelivery
 from bot.ui.errors import handle_interaction_error
 from bot.ui.text import NO_PINGS
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.imagine",)
+COGS = ("cogs.imagine", "cogs.account", "cogs.admin")
 SHUTDOWN_GRACE = 20.0  # seconds running jobs get to finish when the bot is stopped
 _API_VERSION = "/api/v10"
 
@@ -58,9 +64,10 @@ class SeedreamBot(commands.Bot):
         )
         self.settings = settings
         self.db = Database(settings.database_path)
+        self.ledger = Ledger(self.db, settings)
         self._session: aiohttp.ClientSession | None = None
         self._router: Router | None = None
-        self._generator: Generator | None = None
+        self._runner: JobRunner | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -73,15 +80,29 @@ class SeedreamBot(commands.Bot):
         return self._router
 
     @property
-    def generator(self) -> Generator:
-        assert self._generator is not None, "setup_hook has not run"
-        return self._generator
+    def runner(self) -> JobRunner:
+        assert self._runner is not None, "setup_hook has not run"
+        return self._runner
+
+    async def job_owner(self, job_id: str) -> int | None:
+        """Who started a job (buttons check this on the server side)."""
+        row = await job_rows.get(self.db, job_id)
+        return None if row is None else row["user_id"]
+
+    def delivery_for(self, job: Job) -> InteractionDelivery:
+        """Rebuild a job's delivery from its row (used by start-up recovery)."""
+        return InteractionDelivery(self, job)
 
     async def setup_hook(self) -> None:
         self._session = aiohttp.ClientSession()
         await self.db.open()
         self._router = build_router(self.settings, self.session)
-        self._generator = Generator(self.db, self.router, self.session)
+        self._runner = JobRunner(
+            self.db, self.router, self.session, self.ledger, Limits.from_settings(self.settings)
+        )
+        await recover(self.runner, self.delivery_for)
+        self.runner.start()
+        self.add_dynamic_items(CancelJobButton)
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
         for extension in COGS:
             await self.load_extension(extension)
@@ -131,8 +152,8 @@ class SeedreamBot(commands.Bot):
 
         Idempotent: signal handlers and ``run`` both call it.
         """
-        if self._generator is not None:
-            await self._generator.drain(SHUTDOWN_GRACE)
+        if self._runner is not None:
+            await self._runner.drain(SHUTDOWN_GRACE)
         await super().close()
         session, self._session = self._session, None
         if session is not None:

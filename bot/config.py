@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     seedream_global_cap: int = Field(default=0, ge=0)
     seedream_max_concurrent: int = Field(default=8, ge=1)
     seedream_max_per_user: int = Field(default=2, ge=1)
+    seedream_max_per_server: int = Field(default=4, ge=1)
     seedream_watermark: bool = False
     #: overall deadline (seconds) for asynchronous provider tasks; unset = each provider's own
     seedream_task_deadline: float | None = Field(default=None, gt=0)

@@ -34,6 +34,27 @@ def current_job() -> str | None:
     return _job_id.get()
 
 
+def _install_job_ids() -> None:
+    """Stamp ``record.job`` when a record is created, so every handler (ours, pytest's caplog,
+    anything an operator adds) sees which job a line belongs to."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_seedream", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        job = _job_id.get()
+        if job is not None:
+            record.job = job
+        return record
+
+    factory._seedream = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+_install_job_ids()
+
+
 class SecretScrubber(logging.Filter):
     """Replaces every known secret with ``[redacted]`` in the final text of a record."""
 
@@ -66,7 +87,7 @@ class KeyValueFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = {"msg": record.getMessage()}
-        job = getattr(record, "job", None) or _job_id.get()
+        job = getattr(record, "job", None)
         if job:
             fields["job"] = job
         for key, value in vars(record).items():

@@ -10,8 +10,7 @@ from discord.ext import commands
 
 from bot.providers.models import ASPECTS, MATCH, Resolution
 from bot.requests import build_request
-from bot.ui.delivery import InteractionDelivery
-from bot.ui.interactions import defer_public, job_for, start_job_id
+from bot.ui.interactions import start_generation, start_job_id
 
 if TYPE_CHECKING:
     from bot.client import SeedreamBot
@@ -53,11 +52,7 @@ class Imagine(commands.Cog):
             aspect=aspect,
             resolution=resolution,
         )
-        self.bot.router.check(request)
-        await defer_public(interaction)
-        await self.bot.generator.run(
-            job_for(interaction, "imagine", request), request, InteractionDelivery(interaction)
-        )
+        await start_generation(self.bot, interaction, "imagine", request)
 
     @imagine.autocomplete("model")
     async def model_autocomplete(

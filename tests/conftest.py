@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
 import pytest_asyncio
@@ -15,6 +16,11 @@ import pytest_asyncio
 from bot.client import SeedreamBot, apply_discord_endpoints
 from bot.config import Settings
 from tests.fakes.fake_discord import FakeDiscord
+from tests.fakes.providers.apiframe import FakeApiframe
+from tests.fakes.providers.ark import FakeArk
+from tests.fakes.providers.common import serving
+from tests.fakes.providers.evolink import FakeEvoLink
+from tests.fakes.providers.gmi import FakeGMI
 from tests.fakes.providers.myrouter import FakeMyRouter
 
 _OUR_VARIABLES = (
@@ -42,11 +48,39 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
 
 @pytest_asyncio.fixture
 async def myrouter() -> AsyncIterator[FakeMyRouter]:
-    fake = FakeMyRouter()
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert not fake.rejections, f"the bot sent requests MyRouter would reject: {fake.rejections}"
+    async with serving(FakeMyRouter()) as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture
+async def evolink() -> AsyncIterator[FakeEvoLink]:
+    async with serving(FakeEvoLink()) as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture
+async def apiframe() -> AsyncIterator[FakeApiframe]:
+    async with serving(FakeApiframe()) as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture
+async def gmi() -> AsyncIterator[FakeGMI]:
+    async with serving(FakeGMI()) as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture
+async def ark() -> AsyncIterator[FakeArk]:
+    async with serving(FakeArk()) as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP session for tests that call adapters directly."""
+    async with aiohttp.ClientSession() as client:
+        yield client
 
 
 @pytest.fixture
@@ -81,16 +115,31 @@ async def discord_fake() -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture
 def bot_settings(
-    make_settings: Callable[..., Settings], myrouter: FakeMyRouter, discord_fake: FakeDiscord
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings],
+    myrouter: FakeMyRouter,
+    evolink: FakeEvoLink,
+    discord_fake: FakeDiscord,
 ) -> Settings:
-    """Settings for a bot wired to the fake Discord and the MyRouter fake."""
+    """Settings for a bot wired to the fake Discord and the MyRouter and EvoLink fakes
+    (only MyRouter is in the provider order unless a test says otherwise).
+
+    ``@pytest.mark.settings(name=value, ...)`` on a test overrides individual settings.
+    """
+    marker = request.node.get_closest_marker("settings")
+    overrides = marker.kwargs if marker else {}
     return make_settings(
-        discord_token=discord_fake.token,
-        discord_api_base=discord_fake.api_base,
-        discord_gateway_url=discord_fake.gateway_url,
-        myrouter_api_key=myrouter.api_key,
-        myrouter_base_url=myrouter.base_url,
-        seedream_providers="myrouter",
+        **{
+            "discord_token": discord_fake.token,
+            "discord_api_base": discord_fake.api_base,
+            "discord_gateway_url": discord_fake.gateway_url,
+            "myrouter_api_key": myrouter.api_key,
+            "myrouter_base_url": myrouter.base_url,
+            "evolink_api_key": evolink.api_key,
+            "evolink_base_url": evolink.base_url,
+            "seedream_providers": "myrouter",
+            **overrides,
+        }
     )
 
 

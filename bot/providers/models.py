@@ -105,6 +105,9 @@ class GenerationRequest(BaseModel):
 class ResultImage(BaseModel):
     """One generated image as the provider returned it: a URL to download, or inline bytes."""
 
+    # Stored in the job row as JSON between "delivering" and "done": bytes travel as base64.
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
     url: str | None = None
     data: bytes | None = Field(default=None, repr=False)
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot.errors import ErrorKind, InvalidInput, ProviderError, SeedreamError
 from bot.providers.base import AsyncProvider, ProgressCallback, Provider, TaskCallback
 from bot.providers.models import GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
+
+#: receives (provider name, task id) as soon as an asynchronous provider created a task
+RoutedTaskCallback = Callable[[str, str], Awaitable[None]]
 
 MAX_RETRY_AFTER = 30.0
 
@@ -79,7 +82,7 @@ class Router:
         request: GenerationRequest,
         *,
         only: str | None = None,
-        on_task: TaskCallback | None = None,
+        on_task: RoutedTaskCallback | None = None,
         on_progress: ProgressCallback | None = None,
         job_id: str | None = None,
     ) -> GenerationResult:
@@ -122,17 +125,23 @@ class Router:
         self,
         provider: Provider,
         request: GenerationRequest,
-        on_task: TaskCallback | None,
+        on_task: RoutedTaskCallback | None,
         on_progress: ProgressCallback | None,
         job_id: str | None,
     ) -> GenerationResult:
+        tagged: TaskCallback | None = None
+        if on_task is not None:
+
+            async def tagged(task_id: str) -> None:
+                await on_task(provider.name, task_id)
+
         attempt = 0
         while True:
             key = f"{job_id}-{provider.name}-{attempt}" if job_id else None
             try:
                 async with self._limits[provider.name]:
                     return await provider.generate(
-                        request, on_task=on_task, on_progress=on_progress, idempotency_key=key
+                        request, on_task=tagged, on_progress=on_progress, idempotency_key=key
                     )
             except ProviderError as exc:
                 exc.provider = exc.provider or provider.name

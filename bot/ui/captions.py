@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bot.generation import Generated, Stage
-from bot.providers.models import GenerationRequest
+from bot.jobs.model import Generated, Job, Stage
 from bot.ui.text import MAX_CONTENT, quote_prompt, truncate
 
 
@@ -13,28 +12,42 @@ def size_text(size: tuple[int, int]) -> str:
     return f"{size[0]}×{size[1]}"
 
 
-def progress_text(
-    stage: Stage, request: GenerationRequest, size: tuple[int, int], started: float
-) -> str:
-    """``🎨 Generating 1 image · seedream-4.0 · 2048×2048 · started 5 seconds ago``."""
-    images = "1 image" if request.count == 1 else f"{request.count} images"
-    since = f"<t:{int(started)}:R>"
-    head = f"🎨 Generating {images}" if stage is Stage.GENERATING else f"⬆️ Uploading {images}"
-    return f"{head} · {request.model} · {size_text(size)} · started {since}"
+def _images(count: int) -> str:
+    return "1 image" if count == 1 else f"{count} images"
 
 
-def result_caption(generated: Generated, requester_id: int | None, started: float) -> str:
-    """Prompt (escaped), model, size, elapsed, and notes on any re-encoding."""
-    result = generated.result
-    elapsed = time.time() - started
+def queued_text(job: Job, position: int) -> str:
+    """``⏳ Queued (position 3) · 1 image · seedream-4.0``."""
+    return (
+        f"⏳ Queued (position {position}) · {_images(job.request.count)} · {job.request.model}"
+        " · it starts when a slot frees up."
+    )
+
+
+def progress_text(job: Job, stage: Stage, size: tuple[int, int], percent: int | None) -> str:
+    """``🎨 Generating 1 image · seedream-4.0 · 2048×2048 · 40% · started 5 seconds ago``."""
+    head = {
+        Stage.QUEUED: "⏳ Starting",
+        Stage.GENERATING: "🎨 Generating",
+        Stage.UPLOADING: "⬆️ Uploading",
+    }[stage]
+    parts = [f"{head} {_images(job.request.count)}", job.request.model, size_text(size)]
+    if percent is not None and stage is Stage.GENERATING:
+        parts.append(f"{percent}%")
+    parts.append(f"started <t:{int(job.created_at)}:R>")
+    return " · ".join(parts)
+
+
+def result_caption(generated: Generated) -> str:
+    """Prompt (escaped), model, size, elapsed, remaining quota, and any re-encoding note."""
+    job = generated.job
     first = generated.outputs[0]
-    by = f"<@{requester_id}> · " if requester_id else ""
-    parts = [
-        f"{result.model}",
-        size_text((first.width, first.height)),
-        f"{elapsed:.1f} s",
-    ]
-    lines = [f"🎨 {by}**{quote_prompt(generated.request.prompt)}**", " · ".join(parts)]
+    by = f"<@{job.user_id}> · " if job.user_id else ""
+    parts = [generated.result.model, size_text((first.width, first.height))]
+    parts.append(f"{max(0.0, time.time() - job.created_at):.1f} s")
+    if generated.remaining is not None:
+        parts.append(f"{generated.remaining} left")
+    lines = [f"🎨 {by}**{quote_prompt(job.request.prompt)}**", " · ".join(parts)]
     if any(out.downscaled for out in generated.outputs):
         lines.append("-# Downscaled and re-encoded as JPEG to fit Discord's upload limit.")
     elif any(out.reencoded for out in generated.outputs):

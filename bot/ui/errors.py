@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 
 import discord
 from discord import app_commands
 
 from bot.errors import ErrorKind, SeedreamError
+from bot.logs import job_context
 from bot.ui.text import NO_PINGS
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ def unwrap(error: BaseException) -> BaseException:
 
 def describe(error: BaseException, job_id: str | None) -> str:
     """The text a member sees for ``error``."""
-    if isinstance(error, SeedreamError):
+    if isinstance(error, SeedreamError) and error.kind is not ErrorKind.INTERNAL:
         text = error.public_message
         if error.kind is ErrorKind.INVALID_INPUT:
             text = "⚠️ " + text
@@ -48,45 +50,34 @@ async def handle_interaction_error(interaction: discord.Interaction, error: Base
     """Log ``error`` with the job id and tell the member, ephemerally, in plain words."""
     error = unwrap(error)
     job_id = interaction.extras.get("job_id")
+    with job_context(job_id) if job_id else nullcontext():
+        _log(interaction, error)
+        try:
+            await send_ephemeral(interaction, describe(error, job_id))
+        except discord.HTTPException as exc:
+            log.warning(
+                "could not tell the member about an error",
+                extra={"status": exc.status, "code": exc.code},
+            )
+
+
+def _log(interaction: discord.Interaction, error: BaseException) -> None:
+    """Expected refusals at INFO, provider failures at WARNING, anything else with a trace."""
     command = interaction.command.qualified_name if interaction.command else interaction.type.name
-    if isinstance(error, SeedreamError) and error.kind in (
-        ErrorKind.INVALID_INPUT,
-        ErrorKind.REFUSED,
-        ErrorKind.MODERATION,
-    ):
-        log.info(
-            "request refused",
-            extra={
-                "job": job_id,
-                "command": command,
-                "kind": error.kind.value,
-                "error": str(error),
-            },
-        )
-    elif isinstance(error, SeedreamError):
-        log.warning(
-            "request failed",
-            extra={
-                "job": job_id,
-                "command": command,
-                "kind": error.kind.value,
-                "error": str(error),
-            },
+    if isinstance(error, SeedreamError):
+        expected = error.kind in (ErrorKind.INVALID_INPUT, ErrorKind.REFUSED, ErrorKind.MODERATION)
+        log.log(
+            logging.INFO if expected else logging.WARNING,
+            "request refused" if expected else "request failed",
+            extra={"command": command, "kind": error.kind.value, "error": str(error)},
         )
     elif isinstance(error, app_commands.CheckFailure):
         log.info("check failed", extra={"command": command, "error": str(error)})
     else:
         log.error(
             "unexpected error",
-            extra={"job": job_id, "command": command},
+            extra={"command": command},
             exc_info=(type(error), error, error.__traceback__),
-        )
-    try:
-        await send_ephemeral(interaction, describe(error, job_id))
-    except discord.HTTPException as exc:
-        log.warning(
-            "could not tell the member about an error",
-            extra={"job": job_id, "status": exc.status, "code": exc.code},
         )
 
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 
 import pytest
 from PIL import Image
 
 from bot.client import SeedreamBot
+from bot.providers.base import PollPolicy
+from bot.providers.evolink import EvoLink
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.providers.common import Scripted
+from tests.fakes.providers.evolink import FakeEvoLink
 from tests.fakes.providers.myrouter import FakeMyRouter
 
 pytestmark = pytest.mark.usefixtures("bot")
@@ -51,9 +55,10 @@ async def test_progress_is_shown_before_the_result(discord_fake: FakeDiscord) ->
     edits = [
         call
         for call in discord_fake.calls_since(mark)
-        if call.method == "PATCH" and call.path.endswith("/messages/@original")
+        if call.method == "PATCH" and call.path.startswith("/webhooks/")
     ]
-    assert "Generating 1 image" in edits[0].json["content"]
+    assert edits[0].json["content"] == "⏳ Starting…"
+    assert any("Generating 1 image" in edit.json["content"] for edit in edits[1:-1])
     assert edits[-1].files and edits[-1].files[0].filename.endswith(".jpg")
     for call in edits:
         assert call.json["allowed_mentions"] == {"parse": []}
@@ -111,7 +116,7 @@ async def test_moderation_rejection_is_explained_privately(
     followups = await inter.followups(count=1, timeout=15)
     assert followups[0]["flags"] & 64
     assert "safety filter" in followups[0]["content"]
-    await discord_fake.wait_for_call("DELETE", "/messages/@original")
+    await discord_fake.wait_for_call("DELETE", re.compile(r"^/webhooks/\d+/[^/]+/messages/\d+$"))
     row = await bot.db.fetchone("SELECT state, error_kind FROM jobs")
     assert row is not None and tuple(row) == ("failed", "moderation")
 
@@ -133,7 +138,7 @@ async def test_unexpected_failure_gives_reference_and_logs_job(
     # Discord refuses the final upload (Missing Permissions): not an error the bot expects.
     discord_fake.inject(
         "PATCH",
-        r"/webhooks/\d+/[^/]+/messages/@original",
+        r"/webhooks/\d+/[^/]+/messages/\d+",
         403,
         {"message": "Missing Permissions", "code": 50013},
         times=1,
@@ -181,3 +186,21 @@ async def test_commands_synced_once_per_tree(
     await start_bot()
     syncs = [c for c in discord_fake.calls if c.method == "PUT" and c.path.endswith("/commands")]
     assert len(syncs) == 1, "an unchanged command tree must not be synced again"
+
+
+@pytest.mark.settings(seedream_providers="evolink")
+async def test_provider_progress_is_shown_while_running(
+    discord_fake: FakeDiscord, evolink: FakeEvoLink, bot: SeedreamBot
+) -> None:
+    provider = bot.router.providers[0]
+    assert isinstance(provider, EvoLink)
+    # One poll a second: the task (4 progress steps) outlasts the 3 s between progress edits.
+    provider.poll = PollPolicy(first_delay=1.0, factor=1.0, max_interval=1.0, deadline=30)
+    inter = await discord_fake.slash("imagine", {"prompt": "a tower"})
+    await inter.original(predicate=lambda m: bool(m.get("attachments")), timeout=30)
+    contents = [
+        call.json["content"]
+        for call in discord_fake.calls
+        if call.method == "PATCH" and call.path.startswith("/webhooks/") and call.json
+    ]
+    assert any(re.search(r"Generating 1 image .* \d+%", text) for text in contents), contents

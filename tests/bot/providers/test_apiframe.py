@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from PIL import Image
 
 from bot.errors import ErrorKind, InvalidInput, ProviderError
@@ -20,21 +18,6 @@ from tests.fakes.providers.apiframe import FakeApiframe
 from tests.fakes.providers.common import Scripted
 
 FAST = PollPolicy(first_delay=0.01, factor=1.5, max_interval=0.05, deadline=5.0)
-
-
-@pytest_asyncio.fixture
-async def apiframe() -> AsyncIterator[FakeApiframe]:
-    fake = FakeApiframe()
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert not fake.rejections, f"the bot sent requests Apiframe would reject: {fake.rejections}"
-
-
-@pytest_asyncio.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 def provider(

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from PIL import Image
 
 from bot.errors import ErrorKind, InvalidInput, ProviderError
@@ -19,15 +17,6 @@ from bot.providers.models import GenerationRequest, GenerationResult, Reference,
 from bot.providers.router import Router
 from tests.fakes.providers.ark import MESSAGES, SEEDREAM_40, FakeArk, error_body
 from tests.fakes.providers.common import Scripted
-
-
-@pytest_asyncio.fixture
-async def ark() -> AsyncIterator[FakeArk]:
-    fake = FakeArk()
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert not fake.rejections, f"the bot sent requests Ark would reject: {fake.rejections}"
 
 
 def encoded(width: int, height: int, fmt: str = "PNG") -> bytes:

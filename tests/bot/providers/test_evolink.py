@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from PIL import Image
 
 from bot.errors import ErrorKind, InvalidInput, ProviderError
@@ -19,21 +17,6 @@ from tests.fakes.providers.common import Scripted
 from tests.fakes.providers.evolink import TASK_ERRORS, FakeEvoLink, error_body
 
 FAST = PollPolicy(first_delay=0.01, factor=1.5, max_interval=0.05, deadline=10.0)
-
-
-@pytest_asyncio.fixture
-async def evolink() -> AsyncIterator[FakeEvoLink]:
-    fake = FakeEvoLink()
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert not fake.rejections, f"the bot sent requests EvoLink would reject: {fake.rejections}"
-
-
-@pytest_asyncio.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 def adapter(

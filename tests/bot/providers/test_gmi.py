@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from PIL import Image
 
 from bot.errors import ErrorKind, InvalidInput, ProviderError
@@ -20,21 +18,6 @@ from tests.fakes.providers.gmi import MODERATION_ERROR, PATH, FakeGMI
 
 FAST = PollPolicy(first_delay=0.01, factor=1.5, max_interval=0.05, deadline=5.0)
 STATUS = PATH + "/"
-
-
-@pytest_asyncio.fixture
-async def gmi() -> AsyncIterator[FakeGMI]:
-    fake = FakeGMI()
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert not fake.rejections, f"the bot sent requests GMI would reject: {fake.rejections}"
-
-
-@pytest_asyncio.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 def provider(

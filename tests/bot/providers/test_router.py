@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from bot.errors import ErrorKind, InvalidInput, ProviderError
 from bot.providers.base import PollPolicy
@@ -23,21 +21,6 @@ from tests.fakes.providers.myrouter import FakeMyRouter
 from tests.helpers import png_bytes
 
 FAST = PollPolicy(first_delay=0.01, factor=1.5, max_interval=0.05, deadline=5.0)
-
-
-@pytest_asyncio.fixture
-async def evolink() -> AsyncIterator[FakeEvoLink]:
-    fake = FakeEvoLink()
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert not fake.rejections, fake.rejections
-
-
-@pytest_asyncio.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 def router(
@@ -68,7 +51,8 @@ async def test_fails_over_on_transient_errors_after_retries(
     myrouter.fail_next("/v3/", Scripted(503, {"code": 503, "message": "overloaded"}), times=3)
     tasks: list[str] = []
 
-    async def on_task(task_id: str) -> None:
+    async def on_task(provider: str, task_id: str) -> None:
+        assert provider == "evolink"
         tasks.append(task_id)
 
     result = await router(session, myrouter, evolink).generate(REQUEST, on_task=on_task)
@@ -174,7 +158,8 @@ async def test_resume_polls_an_existing_task_without_creating_one(
     first = router(session, myrouter, evolink)
     created: list[str] = []
 
-    async def on_task(task_id: str) -> None:
+    async def on_task(provider: str, task_id: str) -> None:
+        assert provider == "evolink"
         created.append(task_id)
         raise asyncio.CancelledError  # the bot "crashes" right after storing the task id
 

@@ -14,9 +14,10 @@ import io
 import itertools
 import json
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -85,6 +86,9 @@ class RuleViolation(Exception):
     """The request breaks a documented rule; the fake answers with the provider's 400."""
 
 
+F = TypeVar("F", bound="FakeProvider")
+
+
 class FakeProvider:
     """Base for provider fakes: server lifecycle, auth, call log, faults, image files."""
 
@@ -106,6 +110,8 @@ class FakeProvider:
         self.images = ImageFactory()
         self.blocked_words = {"forbidden"}
         self.latency = 0.0
+        #: seconds every result-file download takes (to catch a bot mid-download)
+        self.file_latency = 0.0
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -184,6 +190,8 @@ class FakeProvider:
         return f"{self.base_url}/files/{name}"
 
     async def _file(self, request: web.Request) -> web.Response:
+        if self.file_latency:
+            await asyncio.sleep(self.file_latency)
         data = self.files.get(request.match_info["name"])
         if data is None:
             return web.Response(status=404, text="not found")
@@ -247,6 +255,19 @@ def check_image_bytes(data: bytes, rules: RefRules, label: str) -> None:
         raise RuleViolation(f"{label}: aspect ratio {width}/{height} out of range")
     if width * height > rules.max_pixels:
         raise RuleViolation(f"{label}: more than {rules.max_pixels} pixels")
+
+
+@asynccontextmanager
+async def serving(fake: F) -> AsyncIterator[F]:
+    """Run a provider fake for a test; afterwards, any request the provider would have
+    rejected fails the test (the bot must never send what the docs forbid)."""
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+    name = type(fake).__name__.removeprefix("Fake")
+    assert not fake.rejections, f"the bot sent requests {name} would reject: {fake.rejections}"
 
 
 def json_response(
