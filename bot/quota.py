@@ -330,7 +330,7 @@ class Ledger:
             if row is not None and row["default_period"] is not None:
                 period = Period(row["default_period"])
             window = window_for(period, self._clock())
-            return await store.forgive(self._db, guild_id, user_id, 0, window.end)
+            return await store.forgive(self._db, guild_id, user_id, window.start, window.end)
 
     async def guild_settings(self, guild_id: int) -> GuildQuota:
         row = await store.guild_row(self._db, guild_id)

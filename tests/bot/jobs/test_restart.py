@@ -151,6 +151,7 @@ async def test_kill_while_queued(
     await bot.start()
     await first.original(predicate=has_image, timeout=60)
     await second.original(predicate=has_image, timeout=60)
+    await bot.wait_for("SELECT state FROM jobs", lambda r: r == [("done",), ("done",)])
     assert len(evolink.calls_to(CREATE)) == 2
     assert len(deliveries(discord_fake)) == 2
     assert await charged(bot) == [("done", 1, 1), ("done", 1, 1)]
