@@ -213,6 +213,7 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
             await runner.run_inline(job, FileDelivery(Path(args.out)))
         finally:
             await db.close()
+            images.shutdown_process_pool()
     return 0
 
 

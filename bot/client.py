@@ -12,6 +12,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot import images
 from bot.config import Settings
 from bot.jobs.model import Job
 from bot.jobs.recovery import recover
@@ -28,7 +29,7 @@ from bot.ui.text import NO_PINGS
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.imagine", "cogs.account", "cogs.admin")
+COGS = ("cogs.imagine", "cogs.edit", "cogs.account", "cogs.admin")
 SHUTDOWN_GRACE = 20.0  # seconds running jobs get to finish when the bot is stopped
 _API_VERSION = "/api/v10"
 
@@ -159,3 +160,4 @@ class SeedreamBot(commands.Bot):
         if session is not None:
             await session.close()
         await self.db.close()
+        images.shutdown_process_pool()

@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.providers.models import ASPECTS, MATCH, Resolution
 from bot.requests import build_request
-from bot.ui.interactions import start_generation, start_job_id
+from bot.ui.interactions import model_autocomplete, sources, start_generation, start_job_id
 
 if TYPE_CHECKING:
     from bot.client import SeedreamBot
@@ -33,8 +33,13 @@ class Imagine(commands.Cog):
         aspect="Aspect ratio (default 1:1)",
         resolution="1K, 2K (default) or 4K",
         model="Which Seedream model",
+        image1="A reference image",
+        image2="Another reference image",
+        image3="Another reference image",
+        image4="Another reference image",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES, resolution=RESOLUTION_CHOICES)
+    @app_commands.autocomplete(model=model_autocomplete)
     async def imagine(
         self,
         interaction: discord.Interaction,
@@ -42,6 +47,10 @@ class Imagine(commands.Cog):
         aspect: str | None = None,
         resolution: str | None = None,
         model: str | None = None,
+        image1: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
     ) -> None:
         start_job_id(interaction)
         request = build_request(
@@ -52,13 +61,9 @@ class Imagine(commands.Cog):
             aspect=aspect,
             resolution=resolution,
         )
-        await start_generation(self.bot, interaction, "imagine", request)
-
-    @imagine.autocomplete("model")
-    async def model_autocomplete(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return self.bot.model_choices(current)
+        await start_generation(
+            self.bot, interaction, "imagine", request, sources(image1, image2, image3, image4)
+        )
 
 
 async def setup(bot: SeedreamBot) -> None:

@@ -41,7 +41,7 @@ async def _fetch_one(
         assert image.url is not None
         data = await download(session, image.url, provider=provider)
     try:
-        fitted = await images.run_off_loop(images.fit_to_limit, data, limit)
+        fitted = await images.run_in_process(images.fit_to_limit, data, limit)
     except ValueError as exc:
         raise ProviderError(
             f"returned a file that is not an image: {exc}",

@@ -121,3 +121,10 @@ class GenerationResult(BaseModel):
     size: tuple[int, int]
     task_id: str | None = None
     elapsed: float = 0.0
+
+
+def with_references(
+    request: GenerationRequest, references: tuple[Reference, ...]
+) -> GenerationRequest:
+    """The same request with these reference images (validated again)."""
+    return GenerationRequest.model_validate({**request.model_dump(), "references": references})

@@ -49,7 +49,7 @@ def result_caption(generated: Generated) -> str:
         parts.append(f"{generated.remaining} left")
     lines = [f"🎨 {by}**{quote_prompt(job.request.prompt)}**", " · ".join(parts)]
     if any(out.downscaled for out in generated.outputs):
-        lines.append("-# Downscaled and re-encoded as JPEG to fit Discord's upload limit.")
+        lines.append("-# Downscaled and re-encoded to fit Discord's upload limit.")
     elif any(out.reencoded for out in generated.outputs):
-        lines.append("-# Re-encoded as JPEG to fit Discord's upload limit.")
+        lines.append("-# Re-encoded to fit Discord's upload limit.")
     return truncate("\n".join(lines), MAX_CONTENT)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import discord
 
 from bot.jobs.model import Job, JobState, new_job_id
-from bot.providers.models import GenerationRequest
+from bot.providers.models import GenerationRequest, with_references
+from bot.references import Source, max_references, prepare, rules_for
 from bot.ui.delivery import InteractionDelivery
 from bot.ui.text import NO_PINGS
 
@@ -16,6 +18,15 @@ if TYPE_CHECKING:
     from bot.client import SeedreamBot
 
 TOKEN_LIFETIME = 15 * 60  # Discord's interaction tokens last 15 minutes
+
+
+def sources(*attachments: discord.Attachment | None) -> list[Source]:
+    """The attachments a member gave, in order, as reference sources."""
+    return [
+        Source(filename=att.filename, size=att.size, url=att.url, fetch=att.read)
+        for att in attachments
+        if att is not None
+    ]
 
 
 def start_job_id(interaction: discord.Interaction) -> str:
@@ -47,26 +58,59 @@ def job_for(interaction: discord.Interaction, source: str, request: GenerationRe
 
 
 async def start_generation(
-    bot: SeedreamBot, interaction: discord.Interaction, source: str, request: GenerationRequest
+    bot: SeedreamBot,
+    interaction: discord.Interaction,
+    source: str,
+    request: GenerationRequest,
+    references: Sequence[Source] = (),
 ) -> Job:
     """Pre-flight, reserve quota, acknowledge, and queue the job.
 
-    Refusals (invalid request, over quota) raise before the interaction is acknowledged, so the
-    central error handler answers them ephemerally within Discord's 3 seconds.
+    Without reference images every refusal (invalid request, over quota) is raised before the
+    interaction is acknowledged, so the central error handler answers it ephemerally within
+    Discord's 3 seconds. With references, downloading and checking them may take longer, so the
+    interaction is acknowledged first ("Preparing…"), and the quota is reserved once the images
+    are known to be usable; a refusal then replaces the public message with a private one.
     """
-    bot.router.check(request)
-    job = job_for(interaction, source, request)
-    await bot.runner.admit(job)
-    try:
-        await interaction.response.defer(thinking=True)
-        interaction.extras["public_defer"] = True
-        message = await interaction.edit_original_response(
-            content="⏳ Starting…", allowed_mentions=NO_PINGS
+    if not references:
+        bot.router.check(request)
+        job = job_for(interaction, source, request)
+        await bot.runner.admit(job)
+        try:
+            message = await _acknowledge(interaction, "⏳ Starting…")
+        except discord.HTTPException as exc:
+            await bot.runner.abandon(job, f"Discord refused the response (HTTP {exc.status})")
+            raise
+    else:
+        start_job_id(interaction)
+        message = await _acknowledge(interaction, "⏳ Preparing the reference images…")
+        providers = bot.router.providers
+        prepared = await prepare(
+            references,
+            rules_for(request.model, providers),
+            limit=max_references(request.model, providers, request.count),
         )
-    except discord.HTTPException as exc:
-        await bot.runner.abandon(job, f"Discord refused the response (HTTP {exc.status})")
-        raise
-    interaction.extras["progress_shown"] = True
+        request = with_references(request, prepared)
+        bot.router.check(request)
+        job = job_for(interaction, source, request)
+        await bot.runner.admit(job)
     job.message_id = message.id
     await bot.runner.submit(job, InteractionDelivery(bot, job))
     return job
+
+
+async def _acknowledge(interaction: discord.Interaction, text: str) -> discord.InteractionMessage:
+    """Defer publicly and replace Discord's "thinking…" with our own first status."""
+    await interaction.response.defer(thinking=True)
+    interaction.extras["public_defer"] = True
+    message = await interaction.edit_original_response(content=text, allowed_mentions=NO_PINGS)
+    interaction.extras["progress_shown"] = True
+    return message
+
+
+async def model_autocomplete(
+    interaction: discord.Interaction, current: str
+) -> list[discord.app_commands.Choice[str]]:
+    """Autocomplete for every command's ``model`` option: the configured models."""
+    bot: SeedreamBot = interaction.client  # type: ignore[assignment]
+    return bot.model_choices(current)

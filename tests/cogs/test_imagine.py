@@ -181,7 +181,16 @@ async def test_commands_synced_once_per_tree(
     syncs = [c for c in discord_fake.calls if c.method == "PUT" and c.path.endswith("/commands")]
     assert len(syncs) == 1
     imagine = next(c for c in syncs[0].json if c["name"] == "imagine")
-    assert [o["name"] for o in imagine["options"]] == ["prompt", "aspect", "resolution", "model"]
+    assert [o["name"] for o in imagine["options"]] == [
+        "prompt",
+        "aspect",
+        "resolution",
+        "model",
+        "image1",
+        "image2",
+        "image3",
+        "image4",
+    ]
     await bot.close()
     await start_bot()
     syncs = [c for c in discord_fake.calls if c.method == "PUT" and c.path.endswith("/commands")]
