@@ -8,9 +8,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import InvalidInput
 from bot.providers.models import MATCH
+from bot.references import Source, max_references
 from bot.requests import build_request
-from bot.ui.interactions import model_autocomplete, sources, start_generation, start_job_id
+from bot.ui.errors import handle_interaction_error
+from bot.ui.interactions import (
+    message_sources,
+    model_autocomplete,
+    sources,
+    start_generation,
+    start_job_id,
+)
 from cogs.imagine import ASPECT_CHOICES, RESOLUTION_CHOICES
 
 if TYPE_CHECKING:
@@ -18,10 +27,24 @@ if TYPE_CHECKING:
 
 
 class Edit(commands.Cog):
-    """Editing commands (the context menu and reply-to-edit join them)."""
+    """Editing: ``/edit`` and the message context menu "Edit image"."""
 
     def __init__(self, bot: SeedreamBot) -> None:
         self.bot = bot
+        # discord.py has no decorator for context menus inside cogs: register it by hand.
+        self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image)
+        bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    async def edit_image(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Ask for the instruction in a modal, then edit the message's images."""
+        start_job_id(interaction)
+        found = message_sources(self.bot, message)
+        if not found:
+            raise InvalidInput("That message has no images to edit.")
+        await interaction.response.send_modal(EditModal(self.bot, found))
 
     @app_commands.command(name="edit", description="Edit or restyle an image by instruction")
     @app_commands.describe(
@@ -60,6 +83,35 @@ class Edit(commands.Cog):
         await start_generation(
             self.bot, interaction, "edit", request, sources(image, image2, image3, image4)
         )
+
+
+class EditModal(discord.ui.Modal, title="Edit image"):
+    """The instruction for "Edit image"; its submission starts the job."""
+
+    instruction: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+        label="What should change?",
+        style=discord.TextStyle.paragraph,
+        max_length=2000,
+        custom_id="instruction",
+    )
+
+    def __init__(self, bot: SeedreamBot, found: list[Source]) -> None:
+        super().__init__()
+        self.bot = bot
+        self.found = found
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        start_job_id(interaction)
+        request = build_request(
+            self.bot.settings, self.bot.router.models, prompt=self.instruction.value, aspect=MATCH
+        )
+        limit = max_references(request.model, self.bot.router.providers, request.count)
+        await start_generation(self.bot, interaction, "menu", request, self.found[:limit])
+
+    async def on_error(  # type: ignore[override]  # discord.py's Modal narrows it the same way
+        self, interaction: discord.Interaction, error: Exception, /
+    ) -> None:
+        await handle_interaction_error(interaction, error)
 
 
 async def setup(bot: SeedreamBot) -> None:

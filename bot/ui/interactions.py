@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -9,8 +10,9 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.jobs.model import Job, JobState, new_job_id
+from bot.providers.download import download
 from bot.providers.models import GenerationRequest, with_references
-from bot.references import Source, max_references, prepare, rules_for
+from bot.references import MAX_DOWNLOAD, Source, max_references, prepare, rules_for
 from bot.ui.delivery import InteractionDelivery
 from bot.ui.text import NO_PINGS
 
@@ -27,6 +29,29 @@ def sources(*attachments: discord.Attachment | None) -> list[Source]:
         for att in attachments
         if att is not None
     ]
+
+
+def message_sources(bot: SeedreamBot, message: discord.Message) -> list[Source]:
+    """Every image of a message: image attachments first, then image embeds (size-capped)."""
+    found = [
+        Source(filename=att.filename, size=att.size, url=att.url, fetch=att.read)
+        for att in message.attachments
+        if (att.content_type or "").startswith("image/") or att.width
+    ]
+    for embed in message.embeds:
+        url = (embed.image and embed.image.url) or (embed.thumbnail and embed.thumbnail.url)
+        if url:
+            found.append(
+                Source(
+                    filename=url.rsplit("/", 1)[-1].split("?")[0] or "embed",
+                    size=0,
+                    url=url,
+                    fetch=functools.partial(
+                        download, bot.session, url, provider="reference", max_bytes=MAX_DOWNLOAD
+                    ),
+                )
+            )
+    return found
 
 
 def start_job_id(interaction: discord.Interaction) -> str:

@@ -95,3 +95,29 @@ async def test_oversized_attachment_is_refused_before_download(
     assert "huge.png" in followups[0]["content"] and "MiB" in followups[0]["content"]
     assert myrouter.calls == []
     assert not [c for c in discord_fake.calls_since(mark) if c.path.startswith("/cdn/")]
+
+
+async def test_edit_image_context_menu_uses_the_message_images(
+    discord_fake: FakeDiscord, myrouter: FakeMyRouter
+) -> None:
+    photo = discord_fake.add_cdn_file("photo.png", png_bytes(200, 300), "image/png")
+    posted = await discord_fake.user_message("general", "my cat", author="bob", attachments=[photo])
+    menu = await discord_fake.message_command("Edit image", posted, user="alice")
+    modal = await menu.modal_shown()
+    assert modal["title"] == "Edit image"
+    submitted = await discord_fake.submit_modal(menu, {"instruction": "give it a crown"})
+    await submitted.original(predicate=has_image, timeout=20)
+    body = myrouter.calls[-1].json
+    assert body["prompt"] == "give it a crown" and len(body["images"]) == 1
+    width, height = (int(v) for v in body["size"].split("x"))
+    assert abs(width / height - 2 / 3) < 0.02
+
+
+async def test_edit_image_on_a_message_without_images_is_refused(
+    discord_fake: FakeDiscord, myrouter: FakeMyRouter
+) -> None:
+    posted = await discord_fake.user_message("general", "just words", author="bob")
+    menu = await discord_fake.message_command("Edit image", posted, user="alice")
+    ack = await menu.callback()
+    assert ack.json["data"]["flags"] & 64 and "no images" in ack.json["data"]["content"]
+    assert myrouter.calls == []
