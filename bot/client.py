@@ -15,7 +15,7 @@ from discord.ext import commands
 from bot import images
 from bot.config import Settings
 from bot.jobs.model import Job
-from bot.jobs.recovery import recover
+from bot.jobs.recovery import RecoveryReport, recover
 from bot.jobs.runner import JobRunner, Limits
 from bot.providers import Router, build_router
 from bot.quota import Ledger
@@ -69,6 +69,7 @@ class SeedreamBot(commands.Bot):
         self._session: aiohttp.ClientSession | None = None
         self._router: Router | None = None
         self._runner: JobRunner | None = None
+        self.recovery: RecoveryReport | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -101,7 +102,8 @@ class SeedreamBot(commands.Bot):
         self._runner = JobRunner(
             self.db, self.router, self.session, self.ledger, Limits.from_settings(self.settings)
         )
-        await recover(self.runner, self.delivery_for)
+        # Kept on the bot: asyncio holds only weak references to the notice tasks it started.
+        self.recovery = await recover(self.runner, self.delivery_for)
         self.runner.start()
         self.add_dynamic_items(CancelJobButton)
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
