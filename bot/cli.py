@@ -166,6 +166,10 @@ class FileDelivery:
     async def cancelled(self, job: Job) -> None:
         """CLI jobs cannot be cancelled from Discord."""
 
+    async def host(self, references: Sequence[Reference]) -> tuple[Reference, ...]:
+        """No Discord to host files on: URL-only providers get only the URLs given."""
+        return tuple(references)
+
     async def deliver(self, generated: Generated) -> int | None:
         self.out.mkdir(parents=True, exist_ok=True)
         for output in generated.outputs:

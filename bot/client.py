@@ -22,14 +22,16 @@ from bot.quota import Ledger
 from bot.storage import jobs as job_rows
 from bot.storage import meta
 from bot.storage.db import Database
+from bot.ui import actions
 from bot.ui.account import CancelJobButton
-from bot.ui.delivery import InteractionDelivery
+from bot.ui.delivery import MessageDelivery, delivery_for
 from bot.ui.errors import handle_interaction_error
+from bot.ui.results import ResultButton
 from bot.ui.text import NO_PINGS
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.imagine", "cogs.edit", "cogs.account", "cogs.admin")
+COGS = ("cogs.imagine", "cogs.edit", "cogs.replies", "cogs.account", "cogs.admin")
 SHUTDOWN_GRACE = 20.0  # seconds running jobs get to finish when the bot is stopped
 _API_VERSION = "/api/v10"
 
@@ -55,7 +57,9 @@ class SeedreamBot(commands.Bot):
         # The bot never joins voice: silence discord.py's "PyNaCl/davey is not installed" warnings.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
-        intents.message_content = False  # reply-to-edit works from mentions, no privileged intent
+        # Reply-to-edit works from mentions without the privileged intent; with it, it can also
+        # see the images of other members' messages it is not mentioned in.
+        intents.message_content = settings.seedream_message_content
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -91,9 +95,9 @@ class SeedreamBot(commands.Bot):
         row = await job_rows.get(self.db, job_id)
         return None if row is None else row["user_id"]
 
-    def delivery_for(self, job: Job) -> InteractionDelivery:
-        """Rebuild a job's delivery from its row (used by start-up recovery)."""
-        return InteractionDelivery(self, job)
+    def delivery_for(self, job: Job) -> MessageDelivery:
+        """A job's delivery, built from its row alone (new jobs and start-up recovery)."""
+        return delivery_for(self, job)
 
     async def setup_hook(self) -> None:
         self._session = aiohttp.ClientSession()
@@ -105,7 +109,7 @@ class SeedreamBot(commands.Bot):
         # Kept on the bot: asyncio holds only weak references to the notice tasks it started.
         self.recovery = await recover(self.runner, self.delivery_for)
         self.runner.start()
-        self.add_dynamic_items(CancelJobButton)
+        self.add_dynamic_items(CancelJobButton, ResultButton)
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
         for extension in COGS:
             await self.load_extension(extension)
@@ -134,6 +138,10 @@ class SeedreamBot(commands.Bot):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         await handle_interaction_error(interaction, error)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Modals whose submissions must work after a restart (not in discord.py's store)."""
+        await actions.handle_modal_submit(interaction)
 
     async def on_ready(self) -> None:
         user = self.user

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     seedream_watermark: bool = False
     #: overall deadline (seconds) for asynchronous provider tasks; unset = each provider's own
     seedream_task_deadline: float | None = Field(default=None, gt=0)
+    #: ask for the privileged Message Content intent (enable it in the Developer Portal first):
+    #: reply-to-edit can then use the images of any replied-to message, not only the bot's own
+    seedream_message_content: bool = False
 
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None

@@ -9,9 +9,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import InvalidInput
-from bot.providers.models import MATCH
+from bot.providers.models import MATCH, MAX_TOTAL_IMAGES
 from bot.references import Source, max_references
 from bot.requests import build_request
+from bot.ui.actions import InstructionModal
 from bot.ui.errors import handle_interaction_error
 from bot.ui.interactions import (
     message_sources,
@@ -20,7 +21,7 @@ from bot.ui.interactions import (
     start_generation,
     start_job_id,
 )
-from cogs.imagine import ASPECT_CHOICES, RESOLUTION_CHOICES
+from cogs.imagine import ASPECT_CHOICES, COUNT_HELP, RESOLUTION_CHOICES
 
 if TYPE_CHECKING:
     from bot.client import SeedreamBot
@@ -56,6 +57,7 @@ class Edit(commands.Cog):
         aspect="Aspect ratio (default: like the image)",
         resolution="1K, 2K (default) or 4K",
         model="Which Seedream model",
+        count=COUNT_HELP,
     )
     @app_commands.choices(aspect=ASPECT_CHOICES, resolution=RESOLUTION_CHOICES)
     @app_commands.autocomplete(model=model_autocomplete)
@@ -70,6 +72,7 @@ class Edit(commands.Cog):
         aspect: str | None = None,
         resolution: str | None = None,
         model: str | None = None,
+        count: app_commands.Range[int, 1, MAX_TOTAL_IMAGES] = 1,
     ) -> None:
         start_job_id(interaction)
         request = build_request(
@@ -79,21 +82,15 @@ class Edit(commands.Cog):
             model=model,
             aspect=aspect or MATCH,
             resolution=resolution,
+            count=count,
         )
         await start_generation(
             self.bot, interaction, "edit", request, sources(image, image2, image3, image4)
         )
 
 
-class EditModal(discord.ui.Modal, title="Edit image"):
+class EditModal(InstructionModal, title="Edit image"):
     """The instruction for "Edit image"; its submission starts the job."""
-
-    instruction: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-        label="What should change?",
-        style=discord.TextStyle.paragraph,
-        max_length=2000,
-        custom_id="instruction",
-    )
 
     def __init__(self, bot: SeedreamBot, found: list[Source]) -> None:
         super().__init__()

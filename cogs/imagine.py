@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.providers.models import ASPECTS, MATCH, Resolution
+from bot.providers.models import ASPECTS, MATCH, MAX_TOTAL_IMAGES, Resolution
 from bot.requests import build_request
 from bot.ui.interactions import model_autocomplete, sources, start_generation, start_job_id
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 ASPECT_CHOICES = [app_commands.Choice(name=a, value=a) for a in ASPECTS] + [
     app_commands.Choice(name="match (like the first reference)", value=MATCH)
 ]
+COUNT_HELP = "Images in a consistent sequence, 1-15 (the model may return fewer)"
 RESOLUTION_CHOICES = [app_commands.Choice(name=r.value, value=r.value) for r in Resolution]
 
 
@@ -33,6 +34,8 @@ class Imagine(commands.Cog):
         aspect="Aspect ratio (default 1:1)",
         resolution="1K, 2K (default) or 4K",
         model="Which Seedream model",
+        count=COUNT_HELP,
+        seed="Seed for a repeatable result (only where the provider supports it)",
         image1="A reference image",
         image2="Another reference image",
         image3="Another reference image",
@@ -47,6 +50,8 @@ class Imagine(commands.Cog):
         aspect: str | None = None,
         resolution: str | None = None,
         model: str | None = None,
+        count: app_commands.Range[int, 1, MAX_TOTAL_IMAGES] = 1,
+        seed: app_commands.Range[int, -1, 2_147_483_647] | None = None,
         image1: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
@@ -60,6 +65,8 @@ class Imagine(commands.Cog):
             model=model,
             aspect=aspect,
             resolution=resolution,
+            count=count,
+            seed=seed,
         )
         await start_generation(
             self.bot, interaction, "imagine", request, sources(image1, image2, image3, image4)

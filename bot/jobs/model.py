@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -74,6 +75,10 @@ class Job:
     created_at: float = 0.0
     queued_at: float = 0.0
     recovered: int = 0
+    thread_id: int | None = None
+    posted: int = 0
+    reply_to_id: int | None = None
+    parent_id: str | None = None
     role_ids: tuple[int, ...] = field(default=(), repr=False)
 
     @classmethod
@@ -108,6 +113,10 @@ class Job:
             created_at=row["created_at"],
             queued_at=row.get("queued_at") or row["created_at"],
             recovered=row.get("recovered") or 0,
+            thread_id=row.get("thread_id"),
+            posted=row.get("posted") or 0,
+            reply_to_id=row.get("reply_to_id"),
+            parent_id=row.get("parent_id"),
             role_ids=tuple(int(part) for part in (row.get("role_ids") or "").split(",") if part),
         )
 
@@ -167,6 +176,9 @@ class Delivery(Protocol):
 
     async def cancelled(self, job: Job) -> None:
         """Tell the requester the job was cancelled (and refunded)."""
+
+    async def host(self, references: Sequence[Reference]) -> tuple[Reference, ...]:
+        """The references with URLs a URL-only provider can fetch now (refreshed, uploaded)."""
 
 
 class DeliveryFactory(Protocol):

@@ -22,7 +22,7 @@ from bot.jobs.steps import fetch_outputs
 from bot.logs import job_context
 from bot.providers import Router
 from bot.providers.base import ProgressCallback
-from bot.providers.models import GenerationResult
+from bot.providers.models import GenerationResult, with_references
 from bot.providers.router import RoutedTaskCallback
 from bot.quota import Ledger
 from bot.storage import jobs as job_rows
@@ -253,6 +253,10 @@ class JobRunner:
                     on_progress=self._progress(job, delivery, size),
                 )
             elif job.state is JobState.QUEUED:
+                if self.router.needs_urls(request, job.provider):
+                    # URLs expire (and restarts happen): fresh ones right before the call
+                    request = with_references(request, await delivery.host(request.references))
+                    job.request = request
                 await self._move(job, JobState.SUBMITTED)
                 await delivery.progress(job, Stage.GENERATING, size, None)
                 result = await self.router.generate(
@@ -408,6 +412,8 @@ def _row(job: Job) -> dict[str, object]:
         "upload_limit": job.upload_limit,
         "message_id": job.message_id,
         "role_ids": ",".join(str(role) for role in job.role_ids),
+        "reply_to_id": job.reply_to_id,
+        "parent_id": job.parent_id,
     }
 
 

@@ -73,6 +73,14 @@ class Router:
             raise first_refusal
         return fitting
 
+    def needs_urls(self, request: GenerationRequest, only: str | None = None) -> bool:
+        """Whether a route that may serve ``request`` takes reference images only as URLs."""
+        return bool(request.references) and any(
+            provider.caps[request.model].reference_transport == "url"
+            for provider in self.providers
+            if request.model in provider.caps and (only is None or provider.name == only)
+        )
+
     def check(self, request: GenerationRequest, only: str | None = None) -> tuple[int, int]:
         """Pre-flight for the UI: the output size the first suitable provider will produce."""
         return self.candidates(request, only)[0].check(request)

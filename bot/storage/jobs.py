@@ -32,6 +32,8 @@ _COLUMNS = (
     "updated_at",
     "queued_at",
     "role_ids",
+    "reply_to_id",
+    "parent_id",
 )
 _UPDATABLE = frozenset(
     {
@@ -49,6 +51,9 @@ _UPDATABLE = frozenset(
         "result_json",
         "progress",
         "recovered",
+        "thread_id",
+        "posted",
+        "deleted_at",
     }
 )
 

@@ -7,6 +7,8 @@ import time
 from bot.jobs.model import Generated, Job, Stage
 from bot.ui.text import MAX_CONTENT, quote_prompt, truncate
 
+MAX_ATTACHMENTS = 10  # per Discord message
+
 
 def size_text(size: tuple[int, int]) -> str:
     return f"{size[0]}×{size[1]}"
@@ -31,7 +33,10 @@ def progress_text(job: Job, stage: Stage, size: tuple[int, int], percent: int | 
         Stage.GENERATING: "🎨 Generating",
         Stage.UPLOADING: "⬆️ Uploading",
     }[stage]
-    parts = [f"{head} {_images(job.request.count)}", job.request.model, size_text(size)]
+    wanted = _images(job.request.count)
+    if job.request.count > 1:
+        wanted += " (the model may return fewer)"
+    parts = [f"{head} {wanted}", job.request.model, size_text(size)]
     if percent is not None and stage is Stage.GENERATING:
         parts.append(f"{percent}%")
     parts.append(f"started <t:{int(job.created_at)}:R>")
@@ -43,11 +48,23 @@ def result_caption(generated: Generated) -> str:
     job = generated.job
     first = generated.outputs[0]
     by = f"<@{job.user_id}> · " if job.user_id else ""
+    got = len(generated.outputs)
     parts = [generated.result.model, size_text((first.width, first.height))]
+    if got > 1:
+        parts.append(_images(got))
     parts.append(f"{max(0.0, time.time() - job.created_at):.1f} s")
     if generated.remaining is not None:
         parts.append(f"{generated.remaining} left")
     lines = [f"🎨 {by}**{quote_prompt(job.request.prompt)}**", " · ".join(parts)]
+    if got < job.request.count:
+        lines.append(
+            f"⚠️ The model returned {got} of the {job.request.count} images asked for; "
+            f"only {got} {'was' if got == 1 else 'were'} charged."
+        )
+    if got > MAX_ATTACHMENTS:
+        lines.append(f"Images 1–{MAX_ATTACHMENTS} are shown here; all {got} are in the thread.")
+    elif got > 1:
+        lines.append("Each image is in the thread below, with its own buttons.")
     if any(out.downscaled for out in generated.outputs):
         lines.append("-# Downscaled and re-encoded to fit Discord's upload limit.")
     elif any(out.reencoded for out in generated.outputs):

@@ -1,9 +1,16 @@
-"""Delivering a job to the Discord interaction that started it — also after a restart.
+"""Delivering a job to Discord — progress, results, failures — also after a restart.
 
-Everything needed is in the job row: the application id and interaction token (valid for 15
-minutes) and the id of the response message. While the token is valid, progress and results
-edit that message through the interaction webhook; after it expires, results are posted in the
-channel as a reply that pings the requester (and only them).
+Everything needed is in the job row, so a delivery can be rebuilt in a later process:
+
+- :class:`InteractionDelivery` (slash commands, context menu, modals, buttons): while the
+  15-minute interaction token is valid, progress and results edit the response message through
+  the interaction webhook; after it expires, results are posted in the channel as a reply that
+  pings the requester (and only them).
+- :class:`ChannelDelivery` (reply-to-edit): there is no interaction, so the bot edits its own
+  status message (a reply to the member's message) with its bot token.
+
+Both post one image with the full row of result buttons; a sequence becomes a summary message
+(at most 10 attachments) plus a thread with every image on its own (:mod:`bot.ui.sequences`).
 """
 
 from __future__ import annotations
@@ -11,15 +18,22 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import discord
+from discord.utils import MISSING
 
 from bot.errors import SeedreamError
-from bot.jobs.model import Generated, Job, Stage
+from bot.jobs.model import Generated, Job, Output, Stage
 from bot.logs import job_context
-from bot.ui.captions import progress_text, queued_text, result_caption
+from bot.providers.models import Reference
+from bot.storage import jobs as job_rows
+from bot.ui import hosting
+from bot.ui.captions import MAX_ATTACHMENTS, progress_text, queued_text, result_caption
 from bot.ui.errors import describe
+from bot.ui.results import ResultKind, result_view
+from bot.ui.sequences import post_sequence
 from bot.ui.text import NO_PINGS
 from bot.ui.throttle import Throttle
 
@@ -33,18 +47,164 @@ TOKEN_MARGIN = 60.0  # do not start using a token in its last minute
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 # Invalid Webhook Token (the 15 minutes are over), Unknown Webhook, Unknown Message
 EXPIRED_TOKEN_CODES = frozenset({50027, 10015, 10008})
+UNKNOWN_MESSAGE = 10008
 
 
-class InteractionDelivery:
-    """Shows a job's progress in, and posts its results to, its interaction response."""
+def files_of(outputs: Sequence[Output]) -> list[discord.File]:
+    return [discord.File(io.BytesIO(out.data), filename=out.filename) for out in outputs]
+
+
+class MessageDelivery:
+    """What both deliveries share: throttled status edits, result layout, channel fallback.
+
+    Subclasses say how the status message is edited (:meth:`_edit`, ``None`` when it cannot
+    be) and which message a fallback post replies to (``reply_target``).
+    """
 
     def __init__(self, bot: SeedreamBot, job: Job) -> None:
         self.bot = bot
-        self.job_id = job.id
-        self.user_id = job.user_id
-        self.channel_id = job.channel_id
-        self.message_id = job.message_id
+        self.job = job
         self.upload_limit = job.upload_limit or DEFAULT_UPLOAD_LIMIT
+        self.throttle = Throttle(EDIT_INTERVAL)
+
+    @property
+    def reply_target(self) -> int | None:
+        return self.job.message_id
+
+    async def _edit(
+        self,
+        content: str,
+        files: list[discord.File] | None = None,
+        view: discord.ui.View | None = None,
+    ) -> discord.Message | None:
+        raise NotImplementedError
+
+    # --- Delivery protocol ------------------------------------------------------------------
+
+    async def queued(self, job: Job, position: int) -> None:
+        await self.throttle.submit(lambda: self._edit(queued_text(job, position)))
+
+    async def progress(
+        self, job: Job, stage: Stage, size: tuple[int, int], percent: int | None
+    ) -> None:
+        await self.throttle.submit(lambda: self._edit(progress_text(job, stage, size, percent)))
+
+    async def deliver(self, generated: Generated) -> int | None:
+        """The result message (a summary for sequences), then the thread of a sequence."""
+        self.throttle.close()
+        job = generated.job
+        outputs = generated.outputs
+        kind = ResultKind.SINGLE if len(outputs) == 1 else ResultKind.SUMMARY
+        caption = result_caption(generated)
+        view = result_view(job.id, kind)
+        shown = outputs[:MAX_ATTACHMENTS]
+        message_id: int | None = None
+        if job.thread_id is None and job.posted == 0:  # not yet delivered by an earlier process
+            message = await self._edit(caption, files_of(shown), view)
+            message_id = (
+                message.id if message is not None else await self._post_once(caption, shown, view)
+            )
+        else:
+            message_id = job.message_id
+        if len(outputs) > 1 and message_id is not None and job.channel_id is not None:
+            await post_sequence(self.bot, generated, message_id)
+        return message_id
+
+    async def failed(self, job: Job, error: SeedreamError) -> None:
+        self.throttle.close()
+        text = describe(error, job.id)
+        if await self._edit(text) is None:
+            await self._post(text, [], None)
+
+    async def cancelled(self, job: Job) -> None:
+        self.throttle.close()
+        await self._edit("🚫 Cancelled. The images it reserved were refunded.")
+
+    async def host(self, references: Sequence[Reference]) -> tuple[Reference, ...]:
+        """Fresh Discord URLs for references (URL-only providers): refresh, else upload."""
+        return await hosting.fresh_references(self.bot, references, self._upload)
+
+    async def _upload(self, files: list[discord.File]) -> list[str]:
+        """Attach files to the status message (or, failing that, a channel message)."""
+        text = "⏳ Preparing the reference images…"
+        message = await self._edit(text, files)
+        if message is None:
+            channel = self.bot.get_partial_messageable(self.job.channel_id or 0)
+            message = await channel.send(
+                f"📎 Reference images for job `{self.job.id}`",
+                files=files,
+                allowed_mentions=NO_PINGS,
+            )
+        return [attachment.url for attachment in message.attachments]
+
+    # --- fallback: a new message in the channel ---------------------------------------------
+
+    async def _post_once(
+        self, content: str, outputs: Sequence[Output], view: discord.ui.View
+    ) -> int | None:
+        """Post the result in the channel unless an earlier process already did."""
+        if self.job.recovered:
+            earlier = await self._find_posted()
+            if earlier is not None:
+                return earlier
+        return await self._post(content, files_of(outputs), view)
+
+    async def _find_posted(self) -> int | None:
+        """A message of ours carrying this job's buttons, posted after the status message."""
+        if self.job.channel_id is None or self.reply_target is None:
+            return None
+        channel = self.bot.get_partial_messageable(self.job.channel_id)
+        try:
+            async for message in channel.history(
+                after=discord.Object(self.reply_target), limit=100
+            ):
+                mine = self.bot.user is not None and message.author.id == self.bot.user.id
+                if mine and self.job.id in _custom_ids(message):
+                    return message.id
+        except discord.HTTPException:
+            return None
+        return None
+
+    async def _post(
+        self, content: str, files: list[discord.File], view: discord.ui.View | None
+    ) -> int | None:
+        """A reply in the channel that pings the requester (and only them)."""
+        job = self.job
+        if job.channel_id is None:
+            return None
+        channel = self.bot.get_partial_messageable(job.channel_id)
+        target = self.reply_target
+        reference = (
+            discord.MessageReference(
+                message_id=target, channel_id=job.channel_id, fail_if_not_exists=False
+            )
+            if target
+            else None
+        )
+        ping = f"<@{job.user_id}> " if job.user_id else ""
+        mentions = discord.AllowedMentions(
+            everyone=False,
+            roles=False,
+            replied_user=False,
+            users=[discord.Object(job.user_id)] if job.user_id else False,
+        )
+        message = await channel.send(
+            (ping + content)[:2000],
+            files=files,
+            reference=reference,  # type: ignore[arg-type]
+            allowed_mentions=mentions,
+            view=MISSING if view is None else view,
+        )
+        with job_context(job.id):
+            log.info("posted in the channel", extra={"message": message.id})
+        return message.id
+
+
+class InteractionDelivery(MessageDelivery):
+    """Shows a job's progress in, and posts its results to, its interaction response."""
+
+    def __init__(self, bot: SeedreamBot, job: Job) -> None:
+        super().__init__(bot, job)
         self.expires_at = job.token_expires_at or 0.0
         self.webhook: discord.Webhook | None = None
         if job.application_id and job.interaction_token:
@@ -53,27 +213,26 @@ class InteractionDelivery:
                 {"id": job.application_id, "type": 3, "token": job.interaction_token},
                 bot._connection,
             )
-        self.throttle = Throttle(EDIT_INTERVAL)
 
     def token_usable(self) -> bool:
         return self.webhook is not None and time.time() < self.expires_at - TOKEN_MARGIN
 
     async def _edit(
-        self, content: str, attachments: list[discord.File] | None = None
-    ) -> discord.WebhookMessage | None:
+        self,
+        content: str,
+        files: list[discord.File] | None = None,
+        view: discord.ui.View | None = None,
+    ) -> discord.Message | None:
         """Edit the response message while the token lasts; None once it cannot."""
-        if not self.token_usable() or self.message_id is None:
+        if not self.token_usable() or self.job.message_id is None:
             return None
         assert self.webhook is not None
         try:
-            if attachments is None:
-                return await self.webhook.edit_message(
-                    self.message_id, content=content, allowed_mentions=NO_PINGS
-                )
             return await self.webhook.edit_message(
-                self.message_id,
+                self.job.message_id,
                 content=content,
-                attachments=attachments,
+                attachments=MISSING if files is None else files,
+                view=MISSING if view is None else view,
                 allowed_mentions=NO_PINGS,
             )
         except discord.HTTPException as exc:
@@ -82,71 +241,68 @@ class InteractionDelivery:
             self.expires_at = 0.0  # Discord says the token is gone, whatever our clock says
             return None
 
-    async def queued(self, job: Job, position: int) -> None:
-        await self.throttle.submit(lambda: self._edit(content=queued_text(job, position)))
-
-    async def progress(
-        self, job: Job, stage: Stage, size: tuple[int, int], percent: int | None
-    ) -> None:
-        await self.throttle.submit(
-            lambda: self._edit(content=progress_text(job, stage, size, percent))
-        )
-
-    async def deliver(self, generated: Generated) -> int | None:
-        self.throttle.close()
-        files = [
-            discord.File(io.BytesIO(out.data), filename=out.filename) for out in generated.outputs
-        ]
-        caption = result_caption(generated)
-        message = await self._edit(content=caption, attachments=files)
-        if message is not None:
-            return message.id
-        return await self._reply_in_channel(caption, files)
-
     async def failed(self, job: Job, error: SeedreamError) -> None:
+        """Privately while the token lasts (the public status message is removed)."""
         self.throttle.close()
         text = describe(error, job.id)
         if self.token_usable() and self.webhook is not None:
             try:
-                if self.message_id is not None:
-                    await self.webhook.delete_message(self.message_id)
+                if job.message_id is not None:
+                    await self.webhook.delete_message(job.message_id)
                 await self.webhook.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
                 return
             except discord.HTTPException as exc:
                 if exc.code not in EXPIRED_TOKEN_CODES:
                     raise
                 self.expires_at = 0.0
-        await self._reply_in_channel(text, [])
+        await self._post(text, [], None)
 
-    async def cancelled(self, job: Job) -> None:
-        self.throttle.close()
-        await self._edit(content="🚫 Cancelled. The images it reserved were refunded.")
 
-    async def _reply_in_channel(self, content: str, files: list[discord.File]) -> int | None:
-        """After the token expired: a reply to the response message that pings the requester."""
-        if self.channel_id is None:
+class ChannelDelivery(MessageDelivery):
+    """Reply-to-edit: the bot's own status message, edited with the bot token."""
+
+    @property
+    def reply_target(self) -> int | None:
+        return self.job.reply_to_id
+
+    async def _edit(
+        self,
+        content: str,
+        files: list[discord.File] | None = None,
+        view: discord.ui.View | None = None,
+    ) -> discord.Message | None:
+        job = self.job
+        if job.channel_id is None or job.message_id is None:
             return None
-        channel = self.bot.get_partial_messageable(self.channel_id)
-        reference = (
-            discord.MessageReference(
-                message_id=self.message_id, channel_id=self.channel_id, fail_if_not_exists=False
+        message = self.bot.get_partial_messageable(job.channel_id).get_partial_message(
+            job.message_id
+        )
+        try:
+            return await message.edit(
+                content=content,
+                attachments=MISSING if files is None else files,
+                view=MISSING if view is None else view,
+                allowed_mentions=NO_PINGS,
             )
-            if self.message_id
-            else None
-        )
-        ping = f"<@{self.user_id}> " if self.user_id else ""
-        mentions = discord.AllowedMentions(
-            everyone=False,
-            roles=False,
-            replied_user=False,
-            users=[discord.Object(self.user_id)] if self.user_id else False,
-        )
-        message = await channel.send(
-            (ping + content)[:2000],
-            files=files,
-            reference=reference,  # type: ignore[arg-type]
-            allowed_mentions=mentions,
-        )
-        with job_context(self.job_id):
-            log.info("delivered in the channel (interaction token expired)")
-        return message.id
+        except discord.NotFound as exc:  # someone deleted the status message
+            if exc.code != UNKNOWN_MESSAGE:
+                raise
+            job.message_id = None
+            await job_rows.update(self.bot.db, job.id, message_id=None)
+            return None
+
+
+def _custom_ids(message: discord.Message) -> str:
+    """Every custom_id on a message, joined (result buttons carry the job id)."""
+    return " ".join(
+        getattr(item, "custom_id", None) or ""
+        for row in message.components
+        for item in getattr(row, "children", [])
+    )
+
+
+def delivery_for(bot: SeedreamBot, job: Job) -> MessageDelivery:
+    """Rebuild a job's delivery from its row (queued jobs, start-up recovery)."""
+    if job.source == "reply":
+        return ChannelDelivery(bot, job)
+    return InteractionDelivery(bot, job)

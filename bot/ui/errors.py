@@ -51,7 +51,10 @@ async def handle_interaction_error(interaction: discord.Interaction, error: Base
     error = unwrap(error)
     job_id = interaction.extras.get("job_id")
     with job_context(job_id) if job_id else nullcontext():
-        _log(interaction, error)
+        command = (
+            interaction.command.qualified_name if interaction.command else interaction.type.name
+        )
+        log_error(command, error)
         try:
             await send_ephemeral(interaction, describe(error, job_id))
         except discord.HTTPException as exc:
@@ -61,9 +64,8 @@ async def handle_interaction_error(interaction: discord.Interaction, error: Base
             )
 
 
-def _log(interaction: discord.Interaction, error: BaseException) -> None:
+def log_error(command: str, error: BaseException) -> None:
     """Expected refusals at INFO, provider failures at WARNING, anything else with a trace."""
-    command = interaction.command.qualified_name if interaction.command else interaction.type.name
     if isinstance(error, SeedreamError):
         expected = error.kind in (ErrorKind.INVALID_INPUT, ErrorKind.REFUSED, ErrorKind.MODERATION)
         log.log(

@@ -5,15 +5,15 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import discord
 
-from bot.jobs.model import Job, JobState, new_job_id
+from bot.jobs.model import Delivery, Job, JobState, new_job_id
 from bot.providers.download import download
 from bot.providers.models import GenerationRequest, with_references
 from bot.references import MAX_DOWNLOAD, Source, max_references, prepare, rules_for
-from bot.ui.delivery import InteractionDelivery
 from bot.ui.text import NO_PINGS
 
 if TYPE_CHECKING:
@@ -61,25 +61,77 @@ def start_job_id(interaction: discord.Interaction) -> str:
     return job_id
 
 
-def job_for(interaction: discord.Interaction, source: str, request: GenerationRequest) -> Job:
-    """The job this interaction asks for."""
-    roles = getattr(interaction.user, "roles", [])
-    return Job(
-        id=start_job_id(interaction),
-        source=source,
-        state=JobState.QUEUED,
-        request=request,
-        guild_id=interaction.guild_id,
-        channel_id=interaction.channel_id,
-        user_id=interaction.user.id,
-        application_id=interaction.application_id,
-        interaction_id=interaction.id,
-        interaction_token=interaction.token,
-        token_expires_at=time.time() + TOKEN_LIFETIME,
-        upload_limit=interaction.filesize_limit,
-        created_at=time.time(),
-        role_ids=tuple(role.id for role in roles),
-    )
+@dataclass(frozen=True)
+class Origin:
+    """Who asked for a job, where, and how to reach them again (stored in the job row)."""
+
+    guild_id: int | None
+    channel_id: int | None
+    user_id: int
+    role_ids: tuple[int, ...]
+    upload_limit: int
+    application_id: int | None = None
+    interaction_id: int | None = None
+    token: str | None = None
+    reply_to_id: int | None = None
+
+    @classmethod
+    def of_interaction(cls, interaction: discord.Interaction) -> Origin:
+        return cls(
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            role_ids=tuple(role.id for role in getattr(interaction.user, "roles", [])),
+            upload_limit=interaction.filesize_limit,
+            application_id=interaction.application_id,
+            interaction_id=interaction.id,
+            token=interaction.token,
+        )
+
+    def job(
+        self, job_id: str, source: str, request: GenerationRequest, parent_id: str | None = None
+    ) -> Job:
+        """The job this origin asks for."""
+        now = time.time()
+        return Job(
+            id=job_id,
+            source=source,
+            state=JobState.QUEUED,
+            request=request,
+            guild_id=self.guild_id,
+            channel_id=self.channel_id,
+            user_id=self.user_id,
+            application_id=self.application_id,
+            interaction_id=self.interaction_id,
+            interaction_token=self.token,
+            token_expires_at=now + TOKEN_LIFETIME if self.token else None,
+            upload_limit=self.upload_limit,
+            created_at=now,
+            role_ids=self.role_ids,
+            reply_to_id=self.reply_to_id,
+            parent_id=parent_id,
+        )
+
+
+async def admit_with_references(
+    bot: SeedreamBot, job: Job, delivery: Delivery, references: Sequence[Source]
+) -> None:
+    """Download and normalise the member's images, host them where a URL-only route needs it,
+    run the pre-flight, and reserve the quota (raises on any refusal)."""
+    request = job.request
+    if references:
+        providers = bot.router.providers
+        prepared = await prepare(
+            references,
+            rules_for(request.model, providers),
+            limit=max_references(request.model, providers, request.count),
+        )
+        request = with_references(request, prepared)
+    if bot.router.needs_urls(request):
+        request = with_references(request, await delivery.host(request.references))
+    bot.router.check(request)
+    job.request = request
+    await bot.runner.admit(job)
 
 
 async def start_generation(
@@ -88,6 +140,8 @@ async def start_generation(
     source: str,
     request: GenerationRequest,
     references: Sequence[Source] = (),
+    *,
+    parent_id: str | None = None,
 ) -> Job:
     """Pre-flight, reserve quota, acknowledge, and queue the job.
 
@@ -97,30 +151,25 @@ async def start_generation(
     interaction is acknowledged first ("Preparing…"), and the quota is reserved once the images
     are known to be usable; a refusal then replaces the public message with a private one.
     """
-    if not references:
+    job = Origin.of_interaction(interaction).job(
+        start_job_id(interaction), source, request, parent_id
+    )
+    if not references and not request.references:
         bot.router.check(request)
-        job = job_for(interaction, source, request)
         await bot.runner.admit(job)
         try:
             message = await _acknowledge(interaction, "⏳ Starting…")
         except discord.HTTPException as exc:
             await bot.runner.abandon(job, f"Discord refused the response (HTTP {exc.status})")
             raise
+        job.message_id = message.id
+        delivery = bot.delivery_for(job)
     else:
-        start_job_id(interaction)
         message = await _acknowledge(interaction, "⏳ Preparing the reference images…")
-        providers = bot.router.providers
-        prepared = await prepare(
-            references,
-            rules_for(request.model, providers),
-            limit=max_references(request.model, providers, request.count),
-        )
-        request = with_references(request, prepared)
-        bot.router.check(request)
-        job = job_for(interaction, source, request)
-        await bot.runner.admit(job)
-    job.message_id = message.id
-    await bot.runner.submit(job, InteractionDelivery(bot, job))
+        job.message_id = message.id
+        delivery = bot.delivery_for(job)
+        await admit_with_references(bot, job, delivery, references)
+    await bot.runner.submit(job, delivery)
     return job
 
 

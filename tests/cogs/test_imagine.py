@@ -186,6 +186,8 @@ async def test_commands_synced_once_per_tree(
         "aspect",
         "resolution",
         "model",
+        "count",
+        "seed",
         "image1",
         "image2",
         "image3",

@@ -903,6 +903,97 @@ async def test_cdn_urls_expire_and_refetch_refreshes(fake: FakeDiscord, bot: Tes
     assert (await inter.original())["content"] == "read 5 bytes"
 
 
+REFRESH_URLS = "/attachments/refresh-urls"
+
+
+async def _refresh(
+    fake: FakeDiscord, http: aiohttp.ClientSession, body: Any, *, auth: bool = True
+) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bot {fake.token}"} if auth else {}
+    async with http.post(fake.api_base + REFRESH_URLS, json=body, headers=headers) as resp:
+        assert resp.headers["Content-Type"] == "application/json"
+        return resp.status, await resp.json()
+
+
+async def test_refresh_urls_resigns_expired_cdn_urls(fake: FakeDiscord) -> None:
+    assert validate_request("POST", REFRESH_URLS, {"attachment_urls": ["x"]}) == []  # not in spec
+    old_url = fake.add_cdn_file("r.png", b"refresh me")["url"]
+    bare = old_url.split("?")[0]  # "the provided URLs do not have to be valid or signed"
+    forged = old_url.replace("hm=", "hm=0")
+    sized = old_url + "size=64"  # other query parameters survive the refresh
+    async with aiohttp.ClientSession() as http:
+        fake.clock.advance(25 * 3600)
+        async with http.get(old_url) as expired:
+            assert expired.status == 404
+        sent = [old_url, bare, forged, sized]
+        status, body = await _refresh(fake, http, {"attachment_urls": sent})
+        assert status == 200
+        pairs = body["refreshed_urls"]
+        assert [p["original"] for p in pairs] == sent
+        for pair in pairs:
+            assert pair["refreshed"] != pair["original"]
+            assert re.search(r"\?ex=[0-9a-f]+&is=[0-9a-f]+&hm=[0-9a-f]+&", pair["refreshed"])
+            assert fake.file_bytes(pair["refreshed"]) == b"refresh me"
+            async with http.get(pair["refreshed"]) as fresh:
+                assert fresh.status == 200 and await fresh.read() == b"refresh me"
+        assert pairs[3]["refreshed"].endswith("&size=64")
+        issued = int(fake.cdn.query_of(pairs[0]["refreshed"])["is"], 16)
+        assert issued == int(fake.clock.now())  # signed at the fake clock's "now"
+    call = fake.find_calls("POST", REFRESH_URLS, exact=True)[0]
+    assert call.status == 200 and call.headers["Authorization"] == f"Bot {fake.token}"
+
+
+async def test_refresh_urls_echoes_foreign_urls(fake: FakeDiscord) -> None:
+    att = fake.add_cdn_file("f.png", b"f")
+    channel = fake.channel("general").id
+    foreign = [
+        "https://example.com/attachments/1/2/cat.png?ex=1&is=1&hm=1&",
+        att["url"].replace(fake.base_url, "https://cdn.discordapp.com"),  # other host, same path
+        f"{fake.base_url}/cdn/attachments/{channel}/999/gone.png?ex=1&is=1&hm=1&",  # unknown file
+        att["url"].replace("f.png", "g.png"),  # right id, wrong name
+        "not a url at all",
+    ]
+    async with aiohttp.ClientSession() as http:
+        status, body = await _refresh(fake, http, {"attachment_urls": [*foreign, att["url"]]})
+    assert status == 200
+    pairs = body["refreshed_urls"]
+    assert pairs[:-1] == [{"original": u, "refreshed": u} for u in foreign]
+    assert pairs[-1]["original"] == att["url"] and fake.file_bytes(pairs[-1]["refreshed"]) == b"f"
+
+
+async def test_refresh_urls_rejects_bad_bodies(fake: FakeDiscord) -> None:
+    url = fake.add_cdn_file("b.png", b"b")["url"]
+
+    def codes(body: Any) -> dict[str, Any]:
+        assert body["code"] == 50035 and body["message"] == "Invalid Form Body"
+        field = body["errors"]["attachment_urls"]
+        if "_errors" in field:
+            return {"": field["_errors"][0]["code"]}
+        return {k: v["_errors"][0]["code"] for k, v in field.items()}
+
+    cases: list[tuple[Any, dict[str, str]]] = [
+        ({}, {"": "BASE_TYPE_REQUIRED"}),
+        (None, {"": "BASE_TYPE_REQUIRED"}),
+        ({"attachment_urls": url}, {"": "BASE_TYPE_LIST"}),
+        ({"attachment_urls": []}, {"": "BASE_TYPE_MIN_LENGTH"}),
+        ({"attachment_urls": [url] * 51}, {"": "BASE_TYPE_MAX_LENGTH"}),
+        (
+            {"attachment_urls": [url, 5, None, {"url": url}]},
+            {"1": "BASE_TYPE_STRING", "2": "LIST_ITEM_VALUE_REQUIRED", "3": "BASE_TYPE_STRING"},
+        ),
+    ]
+    async with aiohttp.ClientSession() as http:
+        for body, expected in cases:
+            status, reply = await _refresh(fake, http, body)
+            assert status == 400 and codes(reply) == expected, (body, reply)
+        status, reply = await _refresh(fake, http, {"attachment_urls": [url] * 50})
+        assert status == 200 and len(reply["refreshed_urls"]) == 50
+        status, reply = await _refresh(fake, http, {"attachment_urls": [url]}, auth=False)
+        assert status == 401
+    assert len([p for p in fake.problems if p.path == REFRESH_URLS]) == len(cases)
+    fake.allow_problems(path=f"{REFRESH_URLS}$")
+
+
 async def test_injected_fault_with_predicate(fake: FakeDiscord, bot: TestBot) -> None:
     mark = fake.mark()
     fake.inject(

@@ -3,7 +3,8 @@
 Real attachment URLs look like ``.../attachments/{channel}/{id}/{name}?ex=<hex>&is=<hex>&hm=<hex>&``
 and 404 ("This content is no longer available.") once ``ex`` has passed or the signature is wrong.
 The fake signs with a per-process HMAC key and checks against the fake clock, so a bot that keeps
-an old URL for more than :attr:`CdnStore.lifetime` seconds of fake time must re-fetch the message.
+an old URL for more than :attr:`CdnStore.lifetime` seconds of fake time must re-fetch the message
+or re-sign the URL through ``POST /attachments/refresh-urls`` (:meth:`CdnStore.resign`).
 Simplification: ``proxy_url`` equals ``url`` (Discord serves it from media.discordapp.net).
 """
 
@@ -17,13 +18,14 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from PIL import Image, UnidentifiedImageError
 
 from .state import FakeClock
 
 DEFAULT_LIFETIME = 24 * 3600.0
+SIGNATURE_PARAMS = frozenset({"ex", "is", "hm"})
 
 
 @dataclass
@@ -155,6 +157,22 @@ class CdnStore:
         parts = path.split("/")
         stored = self.files.get(parts[4]) if len(parts) == 6 else None
         return stored if stored is not None and stored.path == path else None
+
+    def resign(self, url: str) -> str | None:
+        """A freshly signed copy of one of this CDN's attachment URLs, or None for any other URL.
+
+        What ``POST /attachments/refresh-urls`` does: the old ``ex``/``is``/``hm`` may be expired,
+        forged or missing; other query parameters (``size=``, ...) are kept after the new ones.
+        """
+        parts = urlsplit(url)
+        if self.base_url and f"{parts.scheme}://{parts.netloc}" != self.base_url:
+            return None
+        stored = self.from_url(url)
+        if stored is None:
+            return None
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        extra = urlencode([(k, v) for k, v in query if k not in SIGNATURE_PARAMS])
+        return self.url(stored) + extra
 
     @staticmethod
     def query_of(url: str) -> dict[str, str]:

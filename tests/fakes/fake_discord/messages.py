@@ -306,11 +306,18 @@ class Messages:
 
 
 def with_component_ids(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Echo components with the numeric ``id`` Discord assigns to each one."""
+    """Echo components with the numeric ``id`` Discord assigns to each one.
+
+    A unicode emoji is echoed as ``{"name": "🔁"}``: clients send ``"id": null`` for it, but
+    Discord's stored emoji (and the spec's response schema) has no null id.
+    """
     out = copy.deepcopy(components)
     used = {c["id"] for c in walk(out) if isinstance(c.get("id"), int)}
     counter = 1
     for comp in walk(out):
+        emoji = comp.get("emoji")
+        if isinstance(emoji, dict) and emoji.get("id") is None:
+            emoji.pop("id", None)
         if not isinstance(comp.get("id"), int):
             while counter in used:
                 counter += 1

@@ -4,9 +4,16 @@ Each handler enforces what Discord enforces for that route (permissions of the b
 interaction state) and returns the documented object. Interaction-token routes (callback and
 ``/webhooks/{app}/{token}``) need no bot token, exactly like Discord.
 
-Simplifications: no rate-limit headers unless injected; forum channels, pins, bulk delete,
-member/role/channel management and ``POST /attachments/refresh-urls`` (absent from the spec) are
-not implemented (they are reported as unimplemented if used).
+``POST /attachments/refresh-urls`` is absent from the OpenAPI spec (so no schema check applies to
+it; the handler validates the body itself) and follows the route as documented by the community
+(docs.discord.food "Refresh Attachment URLs"): ``{"attachment_urls": [1-50 strings]}`` answers
+``{"refreshed_urls": [{"original": <url as sent>, "refreshed": <url>}, ...]}``, one entry per URL in
+request order. A fake CDN attachment URL is re-signed whatever its ``ex``/``is``/``hm`` (expired,
+forged or missing; other query parameters are kept); any other URL comes back with ``refreshed``
+equal to ``original`` (an assumption: Discord's behaviour for foreign URLs is not documented).
+
+Simplifications: no rate-limit headers unless injected; forum channels, pins, bulk delete and
+member/role/channel management are not implemented (they are reported as unimplemented if used).
 """
 
 from __future__ import annotations
@@ -22,7 +29,11 @@ from .errors import (
     UNKNOWN_WEBHOOK,
     DiscordError,
     cannot_dm,
+    field_errors,
     form_error,
+    max_length,
+    merge_errors,
+    min_length,
     missing_access,
     not_author,
     thread_exists,
@@ -70,6 +81,7 @@ from .wire import ApiRequest, Reply, Router
 COMMAND_LIMITS = {1: 100, 2: 15, 3: 15, 4: 1}
 FOLLOWUP_FLAGS = EPHEMERAL | (1 << 2) | (1 << 12) | (1 << 15)
 ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
+MAX_REFRESH_URLS = 50
 TIER_UPLOAD_LIMITS = {
     0: 10 * 1024 * 1024,
     1: 10 * 1024 * 1024,
@@ -133,6 +145,7 @@ class RestApi:
         r.add("GET", "/guilds/{guild_id}/channels", self.get_guild_channels)
         r.add("GET", "/guilds/{guild_id}/roles", self.get_guild_roles)
         r.add("GET", "/guilds/{guild_id}/members/{user_id}", self.get_member)
+        r.add("POST", "/attachments/refresh-urls", self.refresh_attachment_urls)
 
     # ================================================================ helpers
     @property
@@ -721,3 +734,43 @@ class RestApi:
         if member is None:
             raise unknown("Member", UNKNOWN_MEMBER)
         return Reply(200, payloads.member(member))
+
+    # ================================================================ attachments
+    async def refresh_attachment_urls(self, req: ApiRequest) -> Reply:
+        body = req.json if isinstance(req.json, dict) else {}
+        urls = body.get("attachment_urls")
+        if urls is None:
+            raise form_error(["attachment_urls"], "BASE_TYPE_REQUIRED", "This field is required")
+        if not isinstance(urls, list):
+            # Discord's code for "not a list" is not documented; this one is a best guess.
+            raise form_error(["attachment_urls"], "BASE_TYPE_LIST", "Must be a list.")
+        if not urls:
+            raise min_length(["attachment_urls"], 1)
+        if len(urls) > MAX_REFRESH_URLS:
+            raise max_length(["attachment_urls"], MAX_REFRESH_URLS)
+        errors: dict[str, Any] = {}
+        for i, url in enumerate(urls):
+            if url is None:
+                merge_errors(
+                    errors,
+                    field_errors(
+                        ["attachment_urls", i],
+                        "LIST_ITEM_VALUE_REQUIRED",
+                        "List item values of ModelType are required",
+                    ),
+                )
+            elif not isinstance(url, str):
+                merge_errors(
+                    errors,
+                    field_errors(
+                        ["attachment_urls", i],
+                        "BASE_TYPE_STRING",
+                        f'Could not interpret "{url!r}" as string.',
+                    ),
+                )
+        if errors:
+            raise DiscordError(400, 50035, "Invalid Form Body", errors=errors, problem=True)
+        cdn = self.messages.cdn
+        # Foreign URLs (not a fake CDN attachment) are echoed unchanged; see the module docstring.
+        refreshed = [{"original": url, "refreshed": cdn.resign(url) or url} for url in urls]
+        return Reply(200, {"refreshed_urls": refreshed})

@@ -13,6 +13,7 @@ import binascii
 import io
 import itertools
 import json
+import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -57,6 +58,13 @@ class ImageFactory:
             self._cache[key] = await asyncio.to_thread(render_image, width, height, fmt, variant)
         return self._cache[key]
 
+    async def noise(self, width: int, height: int, fmt: str = "PNG") -> bytes:
+        """Full-entropy noise (see :func:`render_noise`), rendered once per size and format."""
+        key = (width, height, fmt, -1)  # variants of make() are never negative
+        if key not in self._cache:
+            self._cache[key] = await asyncio.to_thread(render_noise, width, height, fmt)
+        return self._cache[key]
+
 
 def render_image(width: int, height: int, fmt: str = "JPEG", variant: int = 0) -> bytes:
     """A gradient with noise: compresses like a photo, not like a flat colour."""
@@ -67,6 +75,16 @@ def render_image(width: int, height: int, fmt: str = "JPEG", variant: int = 0) -
     img = Image.merge("RGB", (base, noise, tint))
     out = io.BytesIO()
     img.save(out, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return out.getvalue()
+
+
+def render_noise(width: int, height: int, fmt: str = "PNG") -> bytes:
+    """RGB pixels straight from ``os.urandom``: nothing to compress, the worst case for every
+    encoder. As a PNG that is just over 3 bytes a pixel (4096×4096: about 48 MiB)."""
+    img = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
+    out = io.BytesIO()
+    # Deflate cannot shrink random bytes at any level; level 1 is the quickest real stream.
+    img.save(out, fmt, **({"quality": 90} if fmt == "JPEG" else {"compress_level": 1}))
     return out.getvalue()
 
 

@@ -3,7 +3,8 @@
 Enforces exactly the documented request fields of each endpoint (4.0: ``images`` + top-level
 ``max_images``; 4.5: ``image`` + nested ``sequential_image_generation_options``), their size and
 reference limits, Bearer auth, and answers ``{"images": [...]}`` with real JPEGs served from
-loopback (4.5 items as objects by default, as seed 001 shows; strings with ``items="string"``).
+loopback (4.5 items as objects by default, as seed 001 shows; strings with ``items="string"``),
+or full-entropy noise with ``result_noise`` set.
 
 MyRouter's error body is undocumented; this fake uses Novita's (``{code, reason, message}``),
 which is what the seed pages appear to be a white-label of (providers.md §1.5).
@@ -47,6 +48,9 @@ class FakeMyRouter(FakeProvider):
         self.items = items
         #: when set, sequences return this many images instead of all that were asked for
         self.sequence_returns: int | None = None
+        #: when set ("PNG" or "JPEG"), results are full-entropy noise in that format (a 4K PNG
+        #: is ~48 MiB) instead of the photo-like JPEGs
+        self.result_noise: str | None = None
         self.app.router.add_post("/v3/seedream-4.0", self._generate_40)
         self.app.router.add_post("/v3/seedream-4.5", self._generate_45)
 
@@ -82,8 +86,11 @@ class FakeMyRouter(FakeProvider):
             await asyncio.sleep(self.latency)
         urls = []
         for index in range(count):
-            data = await self.images.make(*size, variant=index)
-            urls.append(await self.publish(data))
+            if self.result_noise is None:
+                urls.append(await self.publish(await self.images.make(*size, variant=index)))
+            else:
+                data = await self.images.noise(*size, self.result_noise)
+                urls.append(await self.publish(data, self.result_noise.lower()))
         items: list[Any] = urls
         if version == "4.5" and self.items == "object":
             items = [{"url": url} for url in urls]
