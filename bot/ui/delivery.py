@@ -107,7 +107,15 @@ class MessageDelivery:
         else:
             message_id = job.message_id
         if len(outputs) > 1 and message_id is not None and job.channel_id is not None:
-            await post_sequence(self.bot, generated, message_id)
+            try:
+                await post_sequence(self.bot, generated, message_id)
+            except discord.HTTPException as exc:
+                # The images are delivered in the summary; the thread is a convenience.
+                with job_context(job.id):
+                    log.warning(
+                        "could not post the sequence's thread",
+                        extra={"status": exc.status, "code": exc.code},
+                    )
         return message_id
 
     async def failed(self, job: Job, error: SeedreamError) -> None:

@@ -66,10 +66,9 @@ async def post_sequence(bot: SeedreamBot, generated: Generated, summary_id: int)
 
 async def _open_thread(bot: SeedreamBot, channel_id: int, message_id: int, prompt: str) -> int:
     """The new thread's id (a thread started from a message shares its id), or the channel's."""
-    message = bot.get_partial_messageable(channel_id).get_partial_message(message_id)
     try:
-        thread = await message.create_thread(
-            name=thread_name(prompt), auto_archive_duration=ARCHIVE_AFTER
+        thread = await bot.http.start_thread_with_message(
+            channel_id, message_id, name=thread_name(prompt), auto_archive_duration=ARCHIVE_AFTER
         )
     except discord.HTTPException as exc:
         if exc.code == 160004:  # a thread was already created from this message
@@ -79,4 +78,4 @@ async def _open_thread(bot: SeedreamBot, channel_id: int, message_id: int, promp
             extra={"status": exc.status, "code": exc.code},
         )
         return channel_id
-    return thread.id
+    return int(thread["id"])
