@@ -82,6 +82,7 @@ class JobRunner:
         self._running: dict[str, tuple[Job, asyncio.Task[Generated | None]]] = {}
         self._deliveries: dict[str, Delivery] = {}
         self._positions: dict[str, int] = {}
+        self._notices: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -195,14 +196,19 @@ class JobRunner:
         self._wake.set()
 
     async def _announce_positions(self) -> None:
-        """Tell every waiting job whose place in the queue changed (deliveries throttle)."""
+        """Tell every waiting job whose place in the queue changed (deliveries throttle).
+
+        Each notice runs in its own task: one slow Discord call must not hold up scheduling.
+        """
         current = {job.id: index for index, job in enumerate(self._queue, start=1)}
         for job in self._queue:
             place = current[job.id]
             if self._positions.get(job.id) != place:
                 delivery = self._deliveries.get(job.id)
                 if delivery is not None:
-                    await _quietly(delivery.queued(job, place), job.id)
+                    task = asyncio.create_task(_quietly(delivery.queued(job, place), job.id))
+                    self._notices.add(task)  # asyncio keeps only weak references to tasks
+                    task.add_done_callback(self._notices.discard)
         self._positions = current
 
     # --- execution --------------------------------------------------------------------------
