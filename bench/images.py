@@ -24,9 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import io
-import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -38,6 +36,7 @@ from unittest import mock
 import PIL
 from PIL import Image
 
+from bench.common import machine, percentile, verdict
 from bot import images
 
 #: the issue's targets (informational: a benchmark never fails a build on them)
@@ -100,34 +99,6 @@ def parse_args(argv: list[str] | None = None) -> Params:
 
 
 # -- small helpers -----------------------------------------------------------------------------
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile, no interpolation (p99 of 200 samples is the 198th smallest)."""
-    ordered = sorted(values)
-    rank = min(len(ordered), max(1, math.ceil(pct / 100 * len(ordered))))
-    return ordered[rank - 1]
-
-
-def machine() -> str:
-    cpus = len(os.sched_getaffinity(0))
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            model = next(
-                (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
-                model,
-            )
-    except OSError:
-        pass
-    return (
-        f"{cpus} CPUs (nproc), {model}, {platform.system()} {platform.machine()}, "
-        f"CPython {platform.python_version()}, Pillow {PIL.__version__}"
-    )
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def mib(size: int) -> float:
@@ -363,7 +334,7 @@ def print_lag(arms: list[Arm], startup: LagRound, params: Params) -> dict[str, b
 
 def describe(params: Params) -> Iterator[str]:
     yield "Image benchmark (bench/images.py)" + ("  [--quick]" if params.quick else "")
-    yield f"machine: {machine()}"
+    yield "machine: " + machine(f"Pillow {PIL.__version__}")
     yield (
         f"params: side={params.side} limit={mib(params.limit):g} MiB runs={params.runs} "
         f"jobs={params.jobs} rounds={params.rounds}"

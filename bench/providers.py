@@ -25,7 +25,6 @@ import gc
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -38,6 +37,7 @@ from typing import Any, cast
 
 import aiohttp
 
+from bench.common import machine, percentile, verdict
 from bot.providers.base import PollPolicy, ProgressCallback, TaskCallback
 from bot.providers.evolink import EvoLink
 from bot.providers.models import GenerationRequest
@@ -165,36 +165,6 @@ def rss_bytes(pid: int | None = None) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError(f"VmRSS not found in {path}")
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile, no interpolation (p99 of 200 samples is the 198th smallest)."""
-    ordered = sorted(values)
-    rank = min(len(ordered), max(1, math.ceil(pct / 100 * len(ordered))))
-    return ordered[rank - 1]
-
-
-def machine() -> str:
-    """CPUs usable by this process, CPU model, and the versions that shape the figures."""
-    cpus = len(os.sched_getaffinity(0))
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            model = next(
-                (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
-                model,
-            )
-    except OSError:
-        pass
-    return (
-        f"{cpus} CPUs (nproc), {model}, {platform.system()} {platform.machine()}, "
-        f"CPython {platform.python_version()}, aiohttp {version('aiohttp')}, "
-        f"pydantic {version('pydantic')}"
-    )
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def request_for_bench() -> GenerationRequest:
@@ -869,7 +839,7 @@ def print_memory(fig: MemoryFigures, params: Params) -> bool:
 
 def describe(params: Params) -> Iterator[str]:
     yield "Provider-layer benchmark (bench/providers.py)" + ("  [--quick]" if params.quick else "")
-    yield f"machine: {machine()}"
+    yield "machine: " + machine(f"aiohttp {version('aiohttp')}", f"pydantic {version('pydantic')}")
     yield (
         f"params: latency={params.latency}s requests={params.requests} "
         f"concurrency={params.concurrency} rounds={params.rounds} "

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import itertools
 import os
-import platform
 import sqlite3
 import statistics
 import sys
@@ -35,6 +34,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bench.common import machine, verdict
 from bot.config import Period, Settings
 from bot.quota import Ledger, QuotaExceeded
 from bot.storage.db import Database
@@ -98,27 +98,9 @@ def parse_args(argv: list[str] | None = None) -> Params:
     return Params(quick=args.quick, **sizes)
 
 
-def machine() -> str:
-    cpus = len(os.sched_getaffinity(0))
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            model = next(
-                (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
-                model,
-            )
-    except OSError:
-        pass
+def load_average() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"{cpus} CPUs, {model}, CPython {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, aiosqlite {version('aiosqlite')}; "
-        f"load average {load} (figures move with it: every statement is a thread round trip)"
-    )
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
+    return f"load average {load} (figures move with it: every statement is a thread round trip)"
 
 
 async def timed(ops: Iterable[Callable[[], Awaitable[object]]], concurrency: int) -> float:
@@ -323,7 +305,8 @@ async def run(params: Params) -> bool:
     print(
         "Quota ledger benchmark (bench/reservations.py)" + ("  [--quick]" if params.quick else "")
     )
-    print(f"machine: {machine()}")
+    versions = (f"SQLite {sqlite3.sqlite_version}", f"aiosqlite {version('aiosqlite')}")
+    print("machine: " + machine(*versions, load_average()))
     print(
         f"params: members={params.members} per_member={params.per_member} "
         f"rounds={params.rounds} concurrency={params.concurrency} "
