@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
-from bot.jobs.model import Generated, Job, Stage
+from bot.jobs.model import Generated, Job, Output, Stage
+from bot.ui.limits import batches
 from bot.ui.text import MAX_CONTENT, quote_prompt, truncate
 
-MAX_ATTACHMENTS = 10  # per Discord message
+
+def shown_outputs(outputs: Sequence[Output]) -> list[Output]:
+    """The images a result message carries: as many as one Discord message takes."""
+    return batches(outputs, lambda out: len(out.data))[0] if outputs else []
 
 
 def size_text(size: tuple[int, int]) -> str:
@@ -61,8 +66,9 @@ def result_caption(generated: Generated) -> str:
             f"⚠️ The model returned {got} of the {job.request.count} images asked for; "
             f"only {got} {'was' if got == 1 else 'were'} charged."
         )
-    if got > MAX_ATTACHMENTS:
-        lines.append(f"Images 1–{MAX_ATTACHMENTS} are shown here; all {got} are in the thread.")
+    shown = len(shown_outputs(generated.outputs))
+    if got > shown:
+        lines.append(f"Images 1–{shown} are shown here; all {got} are in the thread.")
     elif got > 1:
         lines.append("Each image is in the thread below, with its own buttons.")
     if any(out.downscaled for out in generated.outputs):

@@ -30,8 +30,9 @@ from bot.logs import job_context
 from bot.providers.models import Reference
 from bot.storage import jobs as job_rows
 from bot.ui import hosting
-from bot.ui.captions import MAX_ATTACHMENTS, progress_text, queued_text, result_caption
+from bot.ui.captions import progress_text, queued_text, result_caption, shown_outputs
 from bot.ui.errors import describe
+from bot.ui.limits import batches
 from bot.ui.results import ResultKind, result_view
 from bot.ui.sequences import post_sequence
 from bot.ui.text import NO_PINGS
@@ -97,7 +98,7 @@ class MessageDelivery:
         kind = ResultKind.SINGLE if len(outputs) == 1 else ResultKind.SUMMARY
         caption = result_caption(generated)
         view = result_view(job.id, kind)
-        shown = outputs[:MAX_ATTACHMENTS]
+        shown = shown_outputs(outputs)
         message_id: int | None = None
         if job.thread_id is None and job.posted == 0:  # not yet delivered by an earlier process
             message = await self._edit(caption, files_of(shown), view)
@@ -132,18 +133,23 @@ class MessageDelivery:
         """Fresh Discord URLs for references (URL-only providers): refresh, else upload."""
         return await hosting.fresh_references(self.bot, references, self._upload)
 
-    async def _upload(self, files: list[discord.File]) -> list[str]:
-        """Attach files to the status message (or, failing that, a channel message)."""
-        text = "⏳ Preparing the reference images…"
-        message = await self._edit(text, files)
-        if message is None:
-            channel = self.bot.get_partial_messageable(self.job.channel_id or 0)
-            message = await channel.send(
-                f"📎 Reference images for job `{self.job.id}`",
-                files=files,
-                allowed_mentions=NO_PINGS,
-            )
-        return [attachment.url for attachment in message.attachments]
+    async def _upload(self, files: list[tuple[str, bytes]]) -> list[str]:
+        """Attach files to the status message; what does not fit goes in channel messages."""
+        urls: list[str] = []
+        for number, group in enumerate(batches(files, lambda file: len(file[1]))):
+            attached = [discord.File(io.BytesIO(data), filename=name) for name, data in group]
+            message = None
+            if number == 0:
+                message = await self._edit("⏳ Preparing the reference images…", attached)
+            if message is None:
+                channel = self.bot.get_partial_messageable(self.job.channel_id or 0)
+                message = await channel.send(
+                    f"📎 Reference images for job `{self.job.id}`",
+                    files=attached,
+                    allowed_mentions=NO_PINGS,
+                )
+            urls.extend(attachment.url for attachment in message.attachments)
+        return urls
 
     # --- fallback: a new message in the channel ---------------------------------------------
 

@@ -9,7 +9,6 @@ to be converted or downscaled — are uploaded to Discord first, and their new U
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Upload = Callable[[list[discord.File]], Awaitable[list[str]]]
+Upload = Callable[[list[tuple[str, bytes]]], Awaitable[list[str]]]  # (filename, data) → URLs
 REFRESH_BATCH = 50  # Discord's limit per refresh-urls call
 
 
@@ -73,10 +72,7 @@ async def fresh_references(
         return tuple(updated)
     if any(updated[index].data is None for index in missing):
         raise InvalidInput("a reference image is no longer available; please attach it again.")
-    files = [
-        discord.File(io.BytesIO(updated[index].data or b""), filename=updated[index].filename)
-        for index in missing
-    ]
+    files = [(updated[index].filename, updated[index].data or b"") for index in missing]
     urls = await upload(files)
     if len(urls) != len(missing):
         raise InvalidInput("Discord did not accept the reference images for hosting.")
