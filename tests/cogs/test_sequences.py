@@ -223,14 +223,9 @@ async def test_sequence_without_permission_to_create_threads_posts_in_the_channe
     assert "**3 of 10**" in await quota_of(discord_fake, "alice")
 
 
-async def test_deleting_the_summary_removes_its_thread(
-    discord_fake: FakeDiscord, myrouter: FakeMyRouter, bot: SeedreamBot
-) -> None:
-    # The fake serves no DELETE/PATCH /channels/{id}: the bot's attempt is what is checked.
-    discord_fake.allow_problems(kind="unimplemented", path=r"^/channels/\d+$")
-    inter = await discord_fake.slash(
-        "imagine", {"prompt": "two birds", "count": 2, "resolution": "1K"}
-    )
+async def delete_summary(discord_fake: FakeDiscord, prompt: str) -> tuple[dict, str, list]:
+    """Post a 2-image sequence and delete its summary as the requester."""
+    inter = await discord_fake.slash("imagine", {"prompt": prompt, "count": 2, "resolution": "1K"})
     summary = await inter.original(predicate=attachments(2), timeout=30)
     job_id = job_of(summary)
     await thread_posts(discord_fake, summary["id"], 2)
@@ -240,13 +235,30 @@ async def test_deleting_the_summary_removes_its_thread(
     assert ack.json["data"]["flags"] & 64 and "Deleted" in ack.json["data"]["content"]
     assert summary["id"] not in discord_fake.messages
     removal = [
-        c
+        (c.method, c.status)
         for c in discord_fake.calls_since(mark)
-        if c.path == f"/channels/{summary['id']}" and c.method in ("DELETE", "PATCH")
+        if c.path == f"/channels/{summary['id']}"
     ]
-    assert removal and removal[0].method == "DELETE", [c.path for c in removal]
+    return summary, job_id, removal
+
+
+async def test_deleting_the_summary_removes_its_thread(
+    discord_fake: FakeDiscord, myrouter: FakeMyRouter, bot: SeedreamBot
+) -> None:
+    summary, job_id, removal = await delete_summary(discord_fake, "two birds")
+    assert removal == [("DELETE", 200)]
+    assert summary["id"] not in discord_fake.threads
     row = await job_rows.get(bot.db, job_id)
     assert row is not None and row["deleted_at"] is not None
+
+
+async def test_without_manage_threads_the_thread_is_archived_instead(
+    discord_fake: FakeDiscord, myrouter: FakeMyRouter, bot: SeedreamBot
+) -> None:
+    discord_fake.set_overwrite("general", discord_fake.bot, deny=P.MANAGE_THREADS)
+    summary, _, removal = await delete_summary(discord_fake, "two owls")
+    assert removal == [("DELETE", 403), ("PATCH", 200)]
+    assert discord_fake.threads[summary["id"]].thread_metadata["archived"] is True
 
 
 @pytest.mark.settings(seedream_default_quota=20)
@@ -343,7 +355,7 @@ async def test_thread_buttons_work_after_a_restart(
     assert summary["id"] not in discord_fake.messages
     row = await job_rows.get(restarted.db, job_id)
     assert row is not None and row["deleted_at"] is not None
-    discord_fake.allow_problems(kind="unimplemented", path=rf"^/channels/{summary['id']}$")
+    assert summary["id"] not in discord_fake.threads
 
 
 async def test_deleting_one_image_of_a_sequence_keeps_the_rest(

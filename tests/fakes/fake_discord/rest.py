@@ -12,8 +12,12 @@ request order. A fake CDN attachment URL is re-signed whatever its ``ex``/``is``
 forged or missing; other query parameters are kept); any other URL comes back with ``refreshed``
 equal to ``original`` (an assumption: Discord's behaviour for foreign URLs is not documented).
 
-Simplifications: no rate-limit headers unless injected; forum channels, pins, bulk delete and
-member/role/channel management are not implemented (they are reported as unimplemented if used).
+``PATCH``/``DELETE /channels/{id}`` are served for threads (rename, archive, lock, delete, with
+Discord's Manage Threads rules) and refused loudly for other channels.
+
+Simplifications: no rate-limit headers unless injected; forum channels, pins, bulk delete,
+member/role management and editing non-thread channels are not implemented (reported as
+unimplemented if used).
 """
 
 from __future__ import annotations
@@ -137,6 +141,8 @@ class RestApi:
             "POST", "/channels/{channel_id}/messages/{message_id}/threads", self.thread_from_message
         )
         r.add("POST", "/channels/{channel_id}/threads", self.thread_without_message)
+        r.add("PATCH", "/channels/{channel_id}", self.edit_thread)
+        r.add("DELETE", "/channels/{channel_id}", self.delete_thread)
         r.add("POST", "/channels/{channel_id}/typing", self.typing)
         reaction = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"
         r.add("PUT", reaction, self.add_reaction)
@@ -713,6 +719,55 @@ class RestApi:
         self.state.require(parent, self.bot_id, P.VIEW_CHANNEL | needed)
         thread = self._new_thread(parent, self.state.new_id(), body, thread_type)
         return Reply(201, await self._announce_thread(thread))
+
+    def _thread(self, req: ApiRequest) -> Channel:
+        """Threads only: editing and deleting other channels is channel management (not faked)."""
+        channel = self._channel(req)
+        if not channel.is_thread:
+            raise DiscordError(
+                404, 0, f"fake: {req.method} /channels/{{id}} is implemented for threads only"
+            )
+        return channel
+
+    async def edit_thread(self, req: ApiRequest) -> Reply:
+        """Rename, archive, lock: the thread's creator may archive and rename an unlocked
+        thread; everything else (and any change to a locked thread) needs Manage Threads."""
+        thread = self._thread(req)
+        body = req.json or {}
+        meta = thread.thread_metadata
+        own = thread.owner_id == self.bot_id and not meta.get("locked")
+        needs_manage = "locked" in body or not own or set(body) - {"name", "archived"}
+        self.state.require(
+            thread, self.bot_id, P.VIEW_CHANNEL | (P.MANAGE_THREADS if needs_manage else 0)
+        )
+        if "name" in body:
+            thread.name = body["name"]
+        for key in ("archived", "locked", "auto_archive_duration"):
+            if key in body:
+                meta[key] = body[key]
+        if "archived" in body:
+            meta["archive_timestamp"] = self.state.clock.iso()
+        data = payloads.channel(self.state, thread)
+        await self.gateway.dispatch("THREAD_UPDATE", data, thread.guild_id)
+        return Reply(200, data)
+
+    async def delete_thread(self, req: ApiRequest) -> Reply:
+        """Deleting a thread needs Manage Threads, even for the thread's creator."""
+        thread = self._thread(req)
+        self.state.require(thread, self.bot_id, P.VIEW_CHANNEL | P.MANAGE_THREADS)
+        data = payloads.channel(self.state, thread)
+        del self.state.channels[thread.id]
+        await self.gateway.dispatch(
+            "THREAD_DELETE",
+            {
+                "id": thread.id,
+                "guild_id": thread.guild_id,
+                "parent_id": thread.parent_id,
+                "type": thread.type,
+            },
+            thread.guild_id,
+        )
+        return Reply(200, data)
 
     # ================================================================ guilds
     async def get_guild(self, req: ApiRequest) -> Reply:
