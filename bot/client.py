@@ -139,6 +139,9 @@ class SeedreamBot(commands.Bot):
     ) -> None:
         await handle_interaction_error(interaction, error)
 
+    async def on_message(self, message: discord.Message) -> None:
+        """No text commands: a mention is reply-to-edit (``cogs/replies.py``), not a prefix."""
+
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Modals whose submissions must work after a restart (not in discord.py's store)."""
         await actions.handle_modal_submit(interaction)

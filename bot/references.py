@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from bot import images
 from bot.errors import InvalidInput
@@ -72,9 +73,12 @@ async def prepare(
             )
         except images.ImageRejected as exc:
             raise InvalidInput(str(exc)) from None
+        name = source.filename
+        if image.changed:  # re-encoded: the name must say what the bytes now are
+            name = f"{PurePath(name).stem or 'image'}.{image.extension}"
         prepared.append(
             Reference(
-                filename=source.filename,
+                filename=name,
                 data=image.data,
                 mime=image.mime,
                 width=image.width,

@@ -8,8 +8,12 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    from tests.fakes.fake_discord import FakeDiscord
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,3 +76,30 @@ async def run_cli(
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     assert proc.returncode is not None
     return Completed(proc.returncode, out.decode(), err.decode())
+
+
+def replies_to(fake: FakeDiscord, message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The bot's messages that reply to ``message``, oldest first."""
+    return [
+        m
+        for m in fake.channel_messages("general")
+        if m["author"]["id"] == fake.bot.id
+        and (m.get("message_reference") or {}).get("message_id") == message["id"]
+    ]
+
+
+def is_result(message: dict[str, Any]) -> bool:
+    """A result message: an image and the result buttons."""
+    return bool(message.get("attachments")) and bool(message.get("components"))
+
+
+async def result_for(
+    fake: FakeDiscord, message: dict[str, Any], timeout: float = 30
+) -> dict[str, Any]:
+    """The bot's reply to ``message`` once it carries an image and the result buttons."""
+
+    def done() -> dict[str, Any] | None:
+        return next((m for m in replies_to(fake, message) if is_result(m)), None)
+
+    found: dict[str, Any] = await fake.wait_until(done, timeout=timeout, what="the result")
+    return found

@@ -57,7 +57,13 @@ async def _regenerate(
     start_job_id(interaction)
     original = await _stored_request(bot, row)
     if action == REROLL:  # the same request, references included, with a new random seed
-        request = original.model_copy(update={"seed": None})
+        # A URL we stored may be an upload the result message has since replaced (Discord
+        # deletes those): keep the bytes, and let hosting upload again where a URL is needed.
+        references = tuple(
+            ref.model_copy(update={"url": None}) if ref.data is not None else ref
+            for ref in original.references
+        )
+        request = original.model_copy(update={"seed": None, "references": references})
         await start_generation(bot, interaction, REROLL, request, parent_id=row["id"])
         return
     image = _image_of(bot, interaction.message)

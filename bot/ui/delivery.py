@@ -210,7 +210,7 @@ class MessageDelivery:
             view=MISSING if view is None else view,
         )
         with job_context(job.id):
-            log.info("posted in the channel", extra={"message": message.id})
+            log.info("posted in the channel", extra={"message_id": message.id})
         return message.id
 
 

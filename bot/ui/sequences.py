@@ -61,7 +61,7 @@ async def post_sequence(bot: SeedreamBot, generated: Generated, summary_id: int)
         job.posted = index + 1
         await job_rows.update(bot.db, job.id, posted=job.posted)
     with job_context(job.id):
-        log.info("sequence posted", extra={"thread": job.thread_id, "images": total})
+        log.info("sequence posted", extra={"thread_id": job.thread_id, "images": total})
 
 
 async def _open_thread(bot: SeedreamBot, channel_id: int, message_id: int, prompt: str) -> int:

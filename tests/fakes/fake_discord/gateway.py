@@ -67,13 +67,19 @@ _CONTENT_FIELDS = {"content": "", "embeds": [], "attachments": [], "components":
 
 
 def strip_content(message: dict[str, Any], bot_id: str) -> dict[str, Any]:
-    """What a bot without the MESSAGE_CONTENT intent receives for a message."""
+    """What a bot without the MESSAGE_CONTENT intent receives for a message.
+
+    The replied-to message (``referenced_message``) is judged on its own: a reply that
+    mentions the bot keeps its content, but the message it replies to is blanked unless it too
+    is the bot's, mentions the bot, or is in a DM.
+    """
     if "guild_id" not in message or message.get("author", {}).get("id") == bot_id:
         return message
     if any(u.get("id") == bot_id for u in message.get("mentions", [])):
-        return message
-    out = {**message, **copy.deepcopy(_CONTENT_FIELDS)}
-    out.pop("poll", None)
+        out = dict(message)
+    else:
+        out = {**message, **copy.deepcopy(_CONTENT_FIELDS)}
+        out.pop("poll", None)
     ref = out.get("referenced_message")
     if isinstance(ref, dict):
         out["referenced_message"] = strip_content({**ref, "guild_id": message["guild_id"]}, bot_id)

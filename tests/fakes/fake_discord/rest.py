@@ -45,7 +45,7 @@ from .errors import (
     unknown_interaction,
     wrong_channel_type,
 )
-from .gateway import Gateway
+from .gateway import MESSAGE_CONTENT, Gateway, strip_content
 from .interactions import (
     ALLOWED_CALLBACKS,
     APPLICATION_COMMAND,
@@ -551,7 +551,7 @@ class RestApi:
             pivot = int(req.query["around"])
             ids = sorted(ids, key=lambda m: abs(int(m) - pivot))[:limit]
         chosen = sorted(ids, key=int, reverse=True)[:limit]
-        return Reply(200, [self.messages.serve(self.state.messages[m]) for m in chosen])
+        return Reply(200, [self._readable(self.state.messages[m]) for m in chosen])
 
     async def post_message(self, req: ApiRequest) -> Reply:
         channel = self._channel(req)
@@ -566,9 +566,16 @@ class RestApi:
         channel = self._channel(req)
         if not channel.is_dm:
             self.state.require(channel, self.bot_id, P.VIEW_CHANNEL | P.READ_MESSAGE_HISTORY)
-        return Reply(
-            200, self.messages.serve(self._visible_message(channel, req.params["message_id"]))
-        )
+        return Reply(200, self._readable(self._visible_message(channel, req.params["message_id"])))
+
+    def _readable(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A message as the bot may read it over REST: without the MESSAGE_CONTENT intent
+        (judged by its latest gateway session), the same blanking as on the gateway."""
+        served = self.messages.serve(message)
+        sessions = list(self.gateway.sessions.values())
+        if sessions and not sessions[-1].intents & MESSAGE_CONTENT:
+            return strip_content(served, self.bot_id)
+        return served
 
     async def edit_message(self, req: ApiRequest) -> Reply:
         channel = self._channel(req)
