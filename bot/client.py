@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -17,13 +19,15 @@ from bot.config import Settings
 from bot.jobs.model import Job
 from bot.jobs.recovery import RecoveryReport, recover
 from bot.jobs.runner import JobRunner, Limits
+from bot.moderation.policy import Moderation
 from bot.providers import Router, build_router
 from bot.quota import Ledger
 from bot.storage import jobs as job_rows
 from bot.storage import meta
 from bot.storage.db import Database
 from bot.ui import actions
-from bot.ui.account import CancelJobButton
+from bot.ui.account import CancelJobButton, ForgetButton
+from bot.ui.audit import Auditor, BanButton, DeleteOutputButton
 from bot.ui.delivery import MessageDelivery, delivery_for
 from bot.ui.errors import handle_interaction_error
 from bot.ui.results import ResultButton
@@ -70,6 +74,8 @@ class SeedreamBot(commands.Bot):
         self.settings = settings
         self.db = Database(settings.database_path)
         self.ledger = Ledger(self.db, settings)
+        self.moderation = Moderation(self.db)
+        self.auditor = Auditor(self)
         self._session: aiohttp.ClientSession | None = None
         self._router: Router | None = None
         self._runner: JobRunner | None = None
@@ -95,6 +101,12 @@ class SeedreamBot(commands.Bot):
         row = await job_rows.get(self.db, job_id)
         return None if row is None else row["user_id"]
 
+    async def default_model(self, guild_id: int | None) -> str | None:
+        """The server's default model (``/seedream model default``), if one was set."""
+        if guild_id is None:
+            return None
+        return (await self.moderation.policy(guild_id)).default_model
+
     def delivery_for(self, job: Job) -> MessageDelivery:
         """A job's delivery, built from its row alone (new jobs and start-up recovery)."""
         return delivery_for(self, job)
@@ -106,10 +118,13 @@ class SeedreamBot(commands.Bot):
         self._runner = JobRunner(
             self.db, self.router, self.session, self.ledger, Limits.from_settings(self.settings)
         )
+        self._runner.on_final = self.auditor.job_finished
         # Kept on the bot: asyncio holds only weak references to the notice tasks it started.
         self.recovery = await recover(self.runner, self.delivery_for)
         self.runner.start()
-        self.add_dynamic_items(CancelJobButton, ResultButton)
+        self.add_dynamic_items(
+            CancelJobButton, ForgetButton, ResultButton, DeleteOutputButton, BanButton
+        )
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
         for extension in COGS:
             await self.load_extension(extension)
@@ -168,6 +183,8 @@ class SeedreamBot(commands.Bot):
         """
         if self._runner is not None:
             await self._runner.drain(SHUTDOWN_GRACE)
+            with contextlib.suppress(TimeoutError):  # audit posts are best effort
+                await asyncio.wait_for(self.auditor.settle(), timeout=5)
         await super().close()
         session, self._session = self._session, None
         if session is not None:

@@ -425,6 +425,15 @@ def fit_to_limit(data: bytes, limit: int) -> FittedImage:
     )
 
 
+def thumbnail(data: bytes, side: int = 256) -> bytes:
+    """A small JPEG of an image (audit entries show references this way)."""
+    img = _decode(_open(data, "the file", MAX_DECODE_PIXELS), "the file").image
+    if img.mode == "RGBA":
+        img = _flatten(img)
+    img.thumbnail((side, side))
+    return _encode(img.convert("RGB"), "JPEG", {"quality": 80}, None)
+
+
 # -- decoding ----------------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ def build_request(
     *,
     prompt: str,
     model: str | None = None,
+    default_model: str | None = None,
     aspect: str | None = None,
     resolution: str | None = None,
     size: tuple[int, int] | None = None,
@@ -38,7 +39,7 @@ def build_request(
     references: tuple[Reference, ...] = (),
 ) -> GenerationRequest:
     """Validate and assemble a request; any problem becomes one clear :class:`InvalidInput`."""
-    chosen = (model or settings.seedream_default_model).strip().lower()
+    chosen = (model or default_model or settings.seedream_default_model).strip().lower()
     if chosen not in available_models:
         offered = ", ".join(available_models) or "none (no provider is enabled)"
         raise InvalidInput(f"unknown model {chosen!r}; available: {offered}.")

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.storage import jobs as job_rows
-from bot.ui.account import cancel_view, jobs_text, quota_text
+from bot.ui.account import jobs_text, jobs_view, quota_text
 from bot.ui.text import NO_PINGS
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class Account(commands.Cog):
         )
         await interaction.response.send_message(
             jobs_text(rows),
-            view=cancel_view(rows) or discord.utils.MISSING,
+            view=jobs_view(rows, interaction.user.id),
             ephemeral=True,
             allowed_mentions=NO_PINGS,
         )

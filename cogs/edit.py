@@ -80,6 +80,7 @@ class Edit(commands.Cog):
             self.bot.router.models,
             prompt=prompt,
             model=model,
+            default_model=await self.bot.default_model(interaction.guild_id),
             aspect=aspect or MATCH,
             resolution=resolution,
             count=count,
@@ -100,7 +101,11 @@ class EditModal(InstructionModal, title="Edit image"):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         start_job_id(interaction)
         request = build_request(
-            self.bot.settings, self.bot.router.models, prompt=self.instruction.value, aspect=MATCH
+            self.bot.settings,
+            self.bot.router.models,
+            prompt=self.instruction.value,
+            aspect=MATCH,
+            default_model=await self.bot.default_model(interaction.guild_id),
         )
         limit = max_references(request.model, self.bot.router.providers, request.count)
         await start_generation(self.bot, interaction, "menu", request, self.found[:limit])

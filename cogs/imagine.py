@@ -63,6 +63,7 @@ class Imagine(commands.Cog):
             self.bot.router.models,
             prompt=prompt,
             model=model,
+            default_model=await self.bot.default_model(interaction.guild_id),
             aspect=aspect,
             resolution=resolution,
             count=count,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -83,6 +83,8 @@ class JobRunner:
         self._deliveries: dict[str, Delivery] = {}
         self._positions: dict[str, int] = {}
         self._notices: set[asyncio.Task[None]] = set()
+        #: told (synchronously: start a task for slow work) when a job reaches a final state
+        self.on_final: Callable[[Job], None] | None = None
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -376,7 +378,10 @@ class JobRunner:
             error_message=None if message is None else message[:500],
         )
         job.state = state
+        job.delivered, job.error_kind = delivered, error_kind
         await self.ledger.settle(job.id, delivered)  # idempotent: a final reservation stays put
+        if changed and self.on_final is not None:
+            self.on_final(job)
         return changed
 
     # --- shutdown ---------------------------------------------------------------------------

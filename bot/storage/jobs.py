@@ -54,6 +54,8 @@ _UPDATABLE = frozenset(
         "thread_id",
         "posted",
         "deleted_at",
+        "audit_message_id",
+        "deleted_by",
     }
 )
 
@@ -168,6 +170,7 @@ async def recent_for_member(
     rows = await db.fetchall(
         "SELECT id, state, model, prompt, count, delivered, channel_id, message_id, guild_id,"
         " error_kind, created_at, finished_at FROM jobs WHERE guild_id IS ? AND user_id = ?"
+        " AND forgotten_at IS NULL"
         " ORDER BY created_at DESC LIMIT ?",
         (guild_id, user_id, limit),
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.quota import QuotaStatus
+from bot.storage.moderation import forget_history
 from bot.ui.text import NO_PINGS, quote_prompt
 
 if TYPE_CHECKING:
@@ -113,12 +114,59 @@ class CancelJobButton(
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
-def cancel_view(rows: list[dict[str, Any]]) -> discord.ui.View | None:
-    """Cancel buttons for the member's queued jobs (at most 25)."""
-    queued = [row["id"] for row in rows if row["state"] == "queued"][:25]
-    if not queued:
-        return None
+def jobs_view(rows: list[dict[str, Any]], user_id: int) -> discord.ui.View:
+    """Cancel buttons for the member's queued jobs, and "Delete my history"."""
     view = discord.ui.View(timeout=None)
-    for job_id in queued:
+    for job_id in [row["id"] for row in rows if row["state"] == "queued"][:20]:
         view.add_item(CancelJobButton(job_id))
+    if any(row["state"] in ("done", "failed", "cancelled") for row in rows):
+        view.add_item(ForgetButton(user_id, confirm=False))
     return view
+
+
+class ForgetButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=r"seedream:forget(?P<confirm>-yes)?:(?P<user>[0-9]{1,20})",
+):
+    """ "Delete my history", then a confirmation: erases the member's prompts and references
+    from their finished jobs in this server (image counts stay for quotas and statistics)."""
+
+    def __init__(self, user_id: int, *, confirm: bool) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Yes, delete my history" if confirm else "Delete my history",
+                emoji="🧹",
+                style=discord.ButtonStyle.danger if confirm else discord.ButtonStyle.secondary,
+                custom_id=f"seedream:forget{'-yes' if confirm else ''}:{user_id}",
+            )
+        )
+        self.user_id = user_id
+        self.confirm = confirm
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> ForgetButton:
+        return cls(int(match["user"]), confirm=bool(match["confirm"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: SeedreamBot = interaction.client  # type: ignore[assignment]
+        if interaction.user.id != self.user_id:
+            await interaction.response.send_message(
+                "⛔ Only the member whose history this is can delete it.", ephemeral=True
+            )
+            return
+        if not self.confirm:
+            view = discord.ui.View(timeout=None)
+            view.add_item(ForgetButton(self.user_id, confirm=True))
+            await interaction.response.send_message(
+                "Delete the prompts and reference images of all your finished jobs in this "
+                "server? Posted images stay; delete those with their 🗑️ button.",
+                view=view,
+                ephemeral=True,
+            )
+            return
+        forgotten = await forget_history(bot.db, interaction.guild_id, self.user_id)
+        await interaction.response.send_message(
+            f"🧹 Deleted the history of {forgotten} job(s).", ephemeral=True
+        )

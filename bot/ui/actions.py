@@ -9,9 +9,7 @@ registered with discord.py's view store; its submission is routed by
 
 from __future__ import annotations
 
-import contextlib
 import re
-import time
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -24,6 +22,7 @@ from bot.references import Source
 from bot.storage import jobs as job_rows
 from bot.ui.errors import handle_interaction_error
 from bot.ui.interactions import message_sources, start_generation, start_job_id
+from bot.ui.outputs import forget_message
 
 if TYPE_CHECKING:
     from bot.client import SeedreamBot
@@ -107,21 +106,8 @@ async def _delete(bot: SeedreamBot, interaction: discord.Interaction, row: dict[
     assert message is not None  # a button press always comes with its message
     await message.delete()
     if message.id == row["message_id"]:
-        await job_rows.update(bot.db, row["id"], deleted_at=time.time())
-        if row["thread_id"] and row["thread_id"] != row["channel_id"]:
-            await _remove_thread(bot, row["thread_id"])
+        await forget_message(bot, row, interaction.user.id)
     await interaction.response.send_message("🗑️ Deleted.", ephemeral=True)
-
-
-async def _remove_thread(bot: SeedreamBot, thread_id: int) -> None:
-    """Delete a sequence's thread, or at least archive it (deleting needs Manage Threads)."""
-    try:
-        await bot.http.delete_channel(thread_id, reason="Seedream result deleted")
-    except discord.Forbidden:
-        with contextlib.suppress(discord.HTTPException):
-            await bot.http.edit_channel(thread_id, archived=True)
-    except discord.NotFound:
-        pass  # already gone
 
 
 class InstructionModal(discord.ui.Modal):

@@ -14,6 +14,7 @@ from bot.jobs.model import Delivery, Job, JobState, new_job_id
 from bot.providers.download import download
 from bot.providers.models import GenerationRequest, with_references
 from bot.references import MAX_DOWNLOAD, Source, max_references, prepare, rules_for
+from bot.ui.policy import enforce, interaction_attempt
 from bot.ui.text import NO_PINGS
 
 if TYPE_CHECKING:
@@ -151,6 +152,16 @@ async def start_generation(
     interaction is acknowledged first ("Preparing…"), and the quota is reserved once the images
     are known to be usable; a refusal then replaces the public message with a private one.
     """
+    await enforce(
+        bot,
+        interaction_attempt(
+            interaction,
+            prompt=request.prompt,
+            model=request.model,
+            source=source,
+            references=len(references) + len(request.references),
+        ),
+    )
     job = Origin.of_interaction(interaction).job(
         start_job_id(interaction), source, request, parent_id
     )

@@ -26,6 +26,7 @@ from bot.requests import build_request
 from bot.ui.delivery import DEFAULT_UPLOAD_LIMIT
 from bot.ui.errors import describe, log_error
 from bot.ui.interactions import Origin, admit_with_references, message_sources
+from bot.ui.policy import attempt_in, enforce
 from bot.ui.text import NO_PINGS
 
 if TYPE_CHECKING:
@@ -82,7 +83,23 @@ async def handle_message(bot: SeedreamBot, message: discord.Message) -> None:
             if not instruction:
                 raise InvalidInput(NO_INSTRUCTION)
             request = build_request(
-                bot.settings, bot.router.models, prompt=instruction, aspect=MATCH
+                bot.settings,
+                bot.router.models,
+                prompt=instruction,
+                aspect=MATCH,
+                default_model=await bot.default_model(message.guild.id if message.guild else None),
+            )
+            await enforce(
+                bot,
+                attempt_in(
+                    message.channel,
+                    guild_id=message.guild.id if message.guild else None,
+                    user_id=message.author.id,
+                    prompt=instruction,
+                    model=request.model,
+                    source="reply",
+                    references=len(found),
+                ),
             )
             status = await message.reply(
                 "⏳ Preparing the reference images…",
