@@ -41,6 +41,11 @@ async def press(interaction: discord.Interaction, action: str, job_id: str) -> N
             raise Refused("The bot no longer knows this result.")
         if action == DELETE:
             await _delete(bot, interaction, row)
+        elif row["forgotten_at"] is not None:
+            raise Refused(
+                "The member who made this image deleted its history, so its prompt is gone; "
+                "start a new one with /imagine or /edit."
+            )
         elif action == EDIT:
             _image_of(bot, interaction.message)  # refuse at once if there is nothing to edit
             await interaction.response.send_modal(EditResultModal(job_id))
@@ -141,6 +146,8 @@ async def handle_modal_submit(interaction: discord.Interaction) -> bool:
         row = await job_rows.get(bot.db, match["job"])
         if row is None:
             raise Refused("The bot no longer knows this result.")
+        if row["forgotten_at"] is not None:
+            raise Refused("The member who made this image deleted its history.")
         instruction = _submitted_value(data.get("components", []), "instruction").strip()
         if not instruction:
             raise InvalidInput("Say what should change.")
