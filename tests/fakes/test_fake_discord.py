@@ -27,7 +27,10 @@ from PIL import Image
 
 from tests.fakes.fake_discord import DiscordError, FakeDiscord, InvalidAction, Overwrite, limits
 from tests.fakes.fake_discord import permissions as P
+from tests.fakes.fake_discord.command_permissions import verdict
+from tests.fakes.fake_discord.commands import find_command
 from tests.fakes.fake_discord.mentions import compute_pings
+from tests.fakes.fake_discord.state import PUBLIC_THREAD
 from tests.fakes.fake_discord.validate import validate_request, validate_response
 
 MODELS = ["seedream-4", "seedream-4.5", "flux"]
@@ -80,6 +83,7 @@ class TestBot(commands.Bot):
         self.errors: list[BaseException] = []
         self.seen: list[discord.Message] = []
         self.gate = asyncio.Event()
+        self.permission_updates: list[discord.RawAppCommandPermissionsUpdateEvent] = []
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Skip discord.py's 5 s sleep before re-IDENTIFY; tests must be fast."""
@@ -100,6 +104,11 @@ class TestBot(commands.Bot):
         self, inter: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         self.errors.append(getattr(error, "original", error))
+
+    async def on_raw_app_command_permissions_update(
+        self, payload: discord.RawAppCommandPermissionsUpdateEvent
+    ) -> None:
+        self.permission_updates.append(payload)
 
     async def on_message(self, message: discord.Message) -> None:
         if message.author.id == self.user.id:  # type: ignore[union-attr]
@@ -477,6 +486,255 @@ async def test_rest_lookups_dm_and_command_permissions(fake: FakeDiscord, bot: T
     await blocked.original()
     await fake.wait_until(lambda: bot.errors)
     assert isinstance(bot.errors[0], discord.Forbidden) and bot.errors[0].code == 50007
+
+
+# ====================================================================== command permissions
+ROLE, USER, CHANNEL = 1, 2, 3
+
+
+def allow(target: Any, kind: int) -> dict[str, Any]:
+    return {"id": target, "type": kind, "permission": True}
+
+
+def deny(target: Any, kind: int) -> dict[str, Any]:
+    return {"id": target, "type": kind, "permission": False}
+
+
+async def runs(fake: FakeDiscord, name: str, options: dict[str, Any], **where: Any) -> bool:
+    """True when Discord lets the member run the command (and the bot then answers it)."""
+    try:
+        inter = await fake.slash(name, options, **where)
+    except InvalidAction:
+        return False
+    await inter.callback()
+    return True
+
+
+async def test_command_level_overrides_replace_default_member_permissions(
+    fake: FakeDiscord, bot: TestBot
+) -> None:
+    """/lookup needs Manage Messages by default; command-level overrides decide before that."""
+    who = {"who": "bob"}
+    fake.add_member("carol", ["Artist", "Moderator"])
+    assert not await runs(fake, "lookup", who, user="bob")
+    fake.set_command_permissions("lookup", [allow("Artist", ROLE)])
+    assert await runs(fake, "lookup", who, user="bob")  # a role allow grants it without the perms
+    assert await runs(fake, "lookup", who, user="mod")  # no override for mod: the default applies
+    assert not await runs(fake, "lookup", who, user="alice")  # ... and still refuses alice
+
+    fake.set_command_permissions("lookup", [deny(fake.user("mod"), USER)])
+    with pytest.raises(InvalidAction, match="denied by the command-level user override"):
+        await fake.slash("lookup", who, user="mod")  # a user deny beats Manage Messages
+
+    # Any allowed role wins over denied ones; the member's own override beats both.
+    fake.set_command_permissions("lookup", [allow("Artist", ROLE), deny("Moderator", ROLE)])
+    assert await runs(fake, "lookup", who, user="carol")
+    assert not await runs(fake, "lookup", who, user="mod")
+    fake.set_command_permissions(
+        "lookup", [allow("Artist", ROLE), allow("Moderator", ROLE), deny("carol", USER)]
+    )
+    assert not await runs(fake, "lookup", who, user="carol")
+
+    # @everyone (the guild id) is the fallback for members without a user or role override.
+    fake.set_command_permissions("lookup", [allow(fake.guild.id, ROLE), deny("Artist", ROLE)])
+    assert await runs(fake, "lookup", who, user="alice")
+    assert not await runs(fake, "lookup", who, user="bob")
+
+    # Administrators (and the owner) can use every command, even against an explicit deny.
+    fake.add_role("Admins", P.ADMINISTRATOR)
+    fake.add_member("dana", ["Admins"])
+    fake.set_command_permissions(
+        "lookup", [deny("owner", USER), deny("dana", USER), deny(fake.guild.id, ROLE)]
+    )
+    assert await runs(fake, "lookup", who, user="owner")
+    assert await runs(fake, "lookup", who, user="dana")
+
+    # Subcommands and groups share their top-level command's overrides.
+    assert await runs(fake, "seedream quota default", {"value": 1}, user="alice")
+    fake.set_command_permissions("seedream", [deny("@everyone", ROLE), allow("bob", USER)])
+    assert not await runs(fake, "seedream quota default", {"value": 1}, user="alice")
+    assert await runs(fake, "seedream quota default", {"value": 1}, user="bob")
+
+    # An empty list removes the overrides: back to default_member_permissions.
+    fake.set_command_permissions("lookup", [])
+    assert fake.command_permissions("lookup") == []
+    with pytest.raises(InvalidAction, match="lacks permissions"):
+        await fake.slash("lookup", who, user="alice")
+    assert await runs(fake, "lookup", who, user="mod")
+
+
+async def test_app_level_overrides_work_with_default_member_permissions(
+    fake: FakeDiscord, bot: TestBot
+) -> None:
+    """App-level overrides (the application id) are the base; command-level ones override them."""
+    who = {"who": "bob"}
+    fake.set_command_permissions(None, [deny("@everyone", ROLE), allow("Artist", ROLE)])
+    assert fake.command_permissions(None)[0]["id"] == fake.guild.id
+    assert not await runs(fake, "say", {"text": "hi"}, user="alice")
+    assert await runs(fake, "say", {"text": "hi"}, user="bob")
+    # An app-level allow still leaves default_member_permissions in force...
+    with pytest.raises(InvalidAction, match="lacks permissions"):
+        await fake.slash("lookup", who, user="bob")
+    # ... and an app-level deny refuses even members who have them.
+    with pytest.raises(InvalidAction, match="denied by the app-level @everyone override"):
+        await fake.slash("lookup", who, user="mod")
+    # A command-level override replaces the conflicting app-level one; the rest stay in effect.
+    fake.set_command_permissions("lookup", [allow("Moderator", ROLE)])
+    assert await runs(fake, "lookup", who, user="mod")
+    assert not await runs(fake, "lookup", who, user="alice")
+    fake.set_command_permissions(None, [deny("bob", USER)])
+    assert not await runs(fake, "say", {"text": "hi"}, user="bob")
+    assert await runs(fake, "say", {"text": "hi"}, user="alice")
+
+
+async def test_command_permission_channel_overrides(fake: FakeDiscord, bot: TestBot) -> None:
+    say = {"text": "hi"}
+    fake.set_command_permissions("say", [deny(fake.channel("mod-log"), CHANNEL)])
+    with pytest.raises(InvalidAction, match="command-level channel override for #mod-log"):
+        await fake.slash("say", say, channel="mod-log")
+    assert await runs(fake, "say", say, channel="general")
+    assert await runs(fake, "say", say, channel="mod-log", user="owner")  # admins are exempt
+    # Channel overrides also gate members their user override allows.
+    fake.set_command_permissions(
+        "say", [deny(fake.channel("mod-log"), CHANNEL), allow("alice", USER)]
+    )
+    assert not await runs(fake, "say", say, channel="mod-log")
+
+    # App level: only #general; a command-level All Channels allow lifts it for one command.
+    fake.set_command_permissions("say", [])
+    fake.set_command_permissions(
+        None, [deny(fake.all_channels(), CHANNEL), allow("general", CHANNEL)]
+    )
+    assert await runs(fake, "say", say, channel="general")
+    with pytest.raises(InvalidAction, match="denied by the app-level channel override for All"):
+        await fake.slash("say", say, channel="nsfw-art")
+    fake.set_command_permissions("say", [allow(fake.all_channels(), CHANNEL)])
+    assert await runs(fake, "say", say, channel="nsfw-art")
+    assert not await runs(fake, "panel", {}, channel="nsfw-art")
+
+    # Threads follow their parent channel's overrides.
+    parent = fake.channel("nsfw-art")
+    thread = fake.state.add_channel(fake.guild, "t", PUBLIC_THREAD, parent_id=parent.id)
+    panel_cmd = find_command(fake.state, "panel", 1, fake.guild.id)
+    assert not verdict(fake.state, panel_cmd, thread, fake.user("alice")).allowed
+    fake.set_command_permissions("panel", [allow(parent, CHANNEL)])
+    assert verdict(fake.state, panel_cmd, thread, fake.user("alice")).allowed
+
+
+async def test_command_permissions_routes_and_event(fake: FakeDiscord, bot: TestBot) -> None:
+    guild = bot.get_guild(int(fake.guild.id))
+    assert guild is not None
+    commands_by_name = {c.name: c for c in await bot.tree.fetch_commands()}
+    lookup_cmd = commands_by_name["lookup"]
+    with pytest.raises(discord.NotFound) as none_set:
+        await lookup_cmd.fetch_permissions(guild)
+    assert none_set.value.code == 10066
+
+    body = fake.set_command_permissions(
+        "lookup", [allow("Artist", ROLE), deny(fake.all_channels(), CHANNEL)]
+    )
+    assert body == {
+        "id": str(lookup_cmd.id),
+        "application_id": fake.app_id,
+        "guild_id": fake.guild.id,
+        "permissions": [
+            {"id": fake.role("Artist").id, "type": ROLE, "permission": True},
+            {"id": fake.all_channels(), "type": CHANNEL, "permission": False},
+        ],
+    }
+    fetched = await lookup_cmd.fetch_permissions(guild)
+    assert [(p.id, p.permission) for p in fetched.permissions] == [
+        (int(fake.role("Artist").id), True),
+        (int(fake.guild.id) - 1, False),
+    ]
+    assert isinstance(fetched.permissions[1].target, app_commands.AllChannels)
+    update = await fake.wait_until(lambda: bot.permission_updates)
+    assert update[0].target_id == lookup_cmd.id and update[0].guild.id == guild.id
+
+    fake.set_command_permissions(None, [deny("bob", USER)])
+    listed = await bot.http.get_guild_application_command_permissions(fake.app_id, fake.guild.id)
+    assert {entry["id"] for entry in listed} == {str(lookup_cmd.id), fake.app_id}
+    app_level = await bot.http.get_application_command_permissions(
+        fake.app_id, fake.guild.id, fake.app_id
+    )
+    assert app_level["permissions"] == [
+        {"id": fake.user("bob").id, "type": USER, "permission": False}
+    ]
+    with pytest.raises(discord.NotFound) as unknown_command:
+        await bot.http.get_application_command_permissions(fake.app_id, fake.guild.id, "123")
+    assert unknown_command.value.code == 10063
+
+    # Only a guild admin's Bearer token may edit; a bot token is refused, as by Discord.
+    with pytest.raises(discord.Forbidden) as refused:
+        await bot.http.edit_application_command_permissions(
+            fake.app_id, fake.guild.id, lookup_cmd.id, {"permissions": []}
+        )
+    assert refused.value.code == 20001
+    route = discord.http.Route(
+        "PUT",
+        "/applications/{app}/guilds/{guild}/commands/permissions",
+        app=fake.app_id,
+        guild=fake.guild.id,
+    )
+    with pytest.raises(discord.HTTPException) as removed:
+        await bot.http.request(route, json=[])
+    assert removed.value.status == 405
+    assert len(fake.command_permissions("lookup")) == 2  # nothing changed
+
+    # Deleting a command deletes its overrides.
+    profile_cmd = next(c for c in await bot.tree.fetch_commands(guild=guild) if c.name == "Profile")
+    fake.set_command_permissions(profile_cmd.id, [deny("alice", USER)])
+    with pytest.raises(InvalidAction, match="denied by the command-level user override"):
+        await fake.user_command("Profile", "bob", user="alice")
+    await bot.http.delete_guild_command(fake.app_id, fake.guild.id, profile_cmd.id)
+    assert profile_cmd.id not in {
+        int(e["id"])
+        for e in await bot.http.get_guild_application_command_permissions(
+            fake.app_id, fake.guild.id
+        )
+    }
+
+
+def test_default_member_permissions_zero_and_overrides() -> None:
+    """ "0" leaves a command to administrators, unless a command-level override allows more."""
+    fake = FakeDiscord()
+    cmd = {"id": fake.state.new_id(), "name": "secret", "type": 1}
+    fake.state.commands[None] = [{**cmd, "default_member_permissions": "0"}]
+    secret = fake.state.commands[None][0]
+    general = fake.channel("general")
+    fake.add_role("Admins", P.ADMINISTRATOR)
+    fake.add_member("dana", ["Admins"])
+
+    def may(user: str) -> bool:
+        return verdict(fake.state, secret, general, fake.user(user)).allowed
+
+    assert [may(u) for u in ("alice", "mod", "owner", "dana")] == [False, False, True, True]
+    fake.set_command_permissions(None, [allow("@everyone", ROLE)])  # app level: "0" still holds
+    assert not may("alice")
+    fake.set_command_permissions("secret", [allow("Moderator", ROLE)])
+    assert may("mod") and not may("alice")
+
+
+def test_command_permission_overrides_are_validated() -> None:
+    fake = FakeDiscord()
+    with pytest.raises(InvalidAction, match="no synced command"):
+        fake.set_command_permissions("lookup", [])
+    bad: list[list[dict[str, Any]]] = [
+        [{"id": fake.guild.id, "type": 4, "permission": True}],
+        [{"id": fake.guild.id, "type": ROLE, "permission": "yes"}],
+        [{"type": ROLE, "permission": True}],
+        [deny("no such role", ROLE)],
+        [deny("nobody", USER)],
+        [deny("no-such-channel", CHANNEL)],
+        [deny("alice", USER), allow("alice", USER)],
+        [deny(f"{n}", CHANNEL) for n in range(101)],
+    ]
+    for overrides in bad:
+        with pytest.raises(InvalidAction):
+            fake.set_command_permissions(None, overrides)
+    assert fake.command_permissions(None) == []
+    done = fake.set_command_permissions(None, [allow("@everyone", ROLE), deny("Artist", ROLE)])
+    assert [p["id"] for p in done["permissions"]] == [fake.guild.id, fake.role("Artist").id]
 
 
 # ====================================================================== components & modals

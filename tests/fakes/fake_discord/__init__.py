@@ -18,7 +18,8 @@ Typical fixtures::
 
 Module map: ``server`` (FakeDiscord, the test-facing API), ``driver`` (user actions),
 ``rest``/``wire`` (HTTP), ``gateway`` (websocket), ``messages``/``mentions``/``limits``
-(Discord's message rules), ``interactions``, ``commands`` (option resolution), ``state``/
+(Discord's message rules), ``interactions``, ``commands`` (option resolution),
+``command_permissions`` (who may run a command: overrides and default permissions), ``state``/
 ``payloads``/``permissions``/``cdn`` (the world), ``validate`` (OpenAPI checks). Each module's
 docstring lists what it simplifies.
 """

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import payloads
-from . import permissions as P
+from . import command_permissions, payloads
 from .cdn import CdnStore
 from .errors import DiscordError, InvalidAction
 from .state import Channel, Guild, Role, State, User
@@ -49,7 +48,11 @@ def find_command(state: State, name: str, ctype: int, guild_id: str | None) -> d
 
 
 def check_usable(state: State, cmd: dict[str, Any], channel: Channel, user: User) -> None:
-    """Discord's client hides commands the user may not run here; refuse them the same way."""
+    """Discord's client hides commands the user may not run here; refuse them the same way.
+
+    In guilds that includes ``default_member_permissions`` and the guild's command permission
+    overrides, combined as :mod:`.command_permissions` describes.
+    """
     context = BOT_DM_CONTEXT if channel.is_dm else GUILD_CONTEXT
     contexts = cmd.get("contexts")
     if contexts is not None and context not in contexts:
@@ -60,13 +63,13 @@ def check_usable(state: State, cmd: dict[str, Any], channel: Channel, user: User
         raise InvalidAction(
             f"command {cmd['name']!r} is age-restricted and the channel is not NSFW"
         )
-    required = cmd.get("default_member_permissions")
-    if required is not None and not channel.is_dm:
-        have = state.channel_permissions(channel, user.id)
-        # "0" disables the command for everyone but administrators.
-        allowed = P.has(have, P.ADMINISTRATOR) if int(required) == 0 else P.has(have, int(required))
-        if not allowed:
-            raise InvalidAction(f"{user.username} lacks permissions {required} for {cmd['name']!r}")
+    if channel.is_dm:
+        return  # default_member_permissions and overrides only exist in guilds
+    decided = command_permissions.verdict(state, cmd, channel, user)
+    if not decided.allowed:
+        raise InvalidAction(
+            f"{user.username} may not use {cmd['name']!r} in #{channel.name}: {decided.reason}"
+        )
 
 
 def descend(

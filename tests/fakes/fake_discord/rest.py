@@ -15,6 +15,11 @@ equal to ``original`` (an assumption: Discord's behaviour for foreign URLs is no
 ``PATCH``/``DELETE /channels/{id}`` are served for threads (rename, archive, lock, delete, with
 Discord's Manage Threads rules) and refused loudly for other channels.
 
+Command permission overrides (see :mod:`.command_permissions`) are readable with the bot token
+(``GET .../guilds/{guild}/commands/permissions`` and ``.../commands/{id}/permissions``); writing
+them needs a user's Bearer token in Discord, so ``PUT .../commands/{id}/permissions`` answers a
+bot 403 20001 "Bots cannot use this endpoint" and the removed batch ``PUT`` answers 405.
+
 Simplifications: no rate-limit headers unless injected; forum channels, pins, bulk delete,
 member/role management and editing non-thread channels are not implemented (reported as
 unimplemented if used).
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import limits, payloads
+from . import command_permissions, limits, payloads
 from . import permissions as P
 from .errors import (
     UNKNOWN_COMMAND,
@@ -116,6 +121,12 @@ class RestApi:
         r.add("GET", "/oauth2/applications/@me", self.get_application)
         r.add("GET", "/gateway", self.get_gateway, bot_auth=False)
         r.add("GET", "/gateway/bot", self.get_gateway_bot)
+        # Before ".../commands/{command_id}", which would take "permissions" for a command id.
+        guild_commands = "/applications/{app_id}/guilds/{guild_id}/commands"
+        r.add("GET", guild_commands + "/permissions", self.list_command_permissions)
+        r.add("PUT", guild_commands + "/permissions", self.batch_edit_command_permissions)
+        r.add("GET", guild_commands + "/{command_id}/permissions", self.get_command_permissions)
+        r.add("PUT", guild_commands + "/{command_id}/permissions", self.edit_command_permissions)
         for scope in ("/applications/{app_id}", "/applications/{app_id}/guilds/{guild_id}"):
             r.add("GET", scope + "/commands", self.list_commands)
             r.add("PUT", scope + "/commands", self.put_commands)
@@ -287,6 +298,7 @@ class RestApi:
         commands = [self._normalise_command(b, scope, previous) for b in req.json or []]
         self._check_command_set(commands)
         self.state.commands[scope] = commands
+        self.state.prune_command_permissions()
         return Reply(200, commands)
 
     async def post_command(self, req: ApiRequest) -> Reply:
@@ -317,7 +329,41 @@ class RestApi:
     async def delete_command(self, req: ApiRequest) -> Reply:
         scope, cmd = self._find_command(req)
         self.state.commands[scope] = [c for c in self.state.commands[scope] if c is not cmd]
+        self.state.prune_command_permissions()
         return Reply(204)
+
+    # ================================================================ command permissions
+    async def list_command_permissions(self, req: ApiRequest) -> Reply:
+        """Every command (and the app itself) with overrides in the guild; bot tokens may read."""
+        guild_id = self._scope(req)
+        assert guild_id is not None
+        targets = self.state.command_permissions.get(guild_id, {})
+        return Reply(
+            200,
+            [command_permissions.payload(self.state, guild_id, t) for t, e in targets.items() if e],
+        )
+
+    async def get_command_permissions(self, req: ApiRequest) -> Reply:
+        """One command's overrides (the app id gives the app-level ones); 404 10066 if none."""
+        guild_id = self._scope(req)
+        assert guild_id is not None
+        target = req.params["command_id"]
+        visible = [*self.state.commands.get(guild_id, []), *self.state.commands.get(None, [])]
+        if target != self.state.app_id and not any(c["id"] == target for c in visible):
+            raise unknown("application command", UNKNOWN_COMMAND)
+        if not self.state.command_permissions.get(guild_id, {}).get(target):
+            raise command_permissions.unknown_command_permissions()
+        return Reply(200, command_permissions.payload(self.state, guild_id, target))
+
+    async def edit_command_permissions(self, req: ApiRequest) -> Reply:
+        """Needs a guild admin's Bearer token since Permissions v2: a bot token gets 403 20001."""
+        self._scope(req)
+        raise command_permissions.bots_cannot_edit()
+
+    async def batch_edit_command_permissions(self, req: ApiRequest) -> Reply:
+        """Removed with Permissions v2; Discord answers 405 (discord-api-docs issue #4687)."""
+        self._scope(req)
+        raise DiscordError(405, 0, "405: Method Not Allowed")
 
     # ================================================================ interactions
     def _metadata(self, inter: Interaction) -> dict[str, Any]:

@@ -24,6 +24,9 @@ from aiohttp import web
 from . import payloads
 from . import permissions as P
 from .cdn import CdnStore
+from .command_permissions import all_channels_id, normalise
+from .command_permissions import payload as permissions_payload
+from .commands import CHAT_INPUT, find_command
 from .driver import ChannelRef, Driver, MessageRef, UserRef
 from .errors import InvalidAction
 from .gateway import Gateway, Session
@@ -336,6 +339,73 @@ class FakeDiscord:
     def block_dms(self, user: UserRef) -> None:
         """Make DMs to ``user`` fail with 50007 (privacy settings)."""
         self.state.dm_blocked.add(self.state.user(user).id)
+
+    # ================================================================ command permissions
+    def all_channels(self, guild: Guild | str | None = None) -> str:
+        """The "All Channels" id for channel overrides: the guild id minus one.
+
+        (``@everyone`` is the guild id, or just the role ``"@everyone"``.)
+        """
+        g = self.state.guild(guild) if guild else self.default_guild
+        return all_channels_id(g.id)
+
+    def _permission_target(
+        self, command: str | int | Mapping[str, Any] | None, guild: Guild, command_type: int
+    ) -> str:
+        if command is None:
+            return self.state.app_id  # app-level: stored under the application id
+        visible = [*self.state.commands.get(guild.id, []), *self.state.commands.get(None, [])]
+        key = str(command["id"]) if isinstance(command, Mapping) else str(command)
+        if any(c["id"] == key for c in visible):
+            return key
+        if isinstance(command, Mapping):
+            raise InvalidAction(f"command {key} is not synced in {guild.name}")
+        return str(find_command(self.state, key, command_type, guild.id)["id"])
+
+    def set_command_permissions(
+        self,
+        command: str | int | Mapping[str, Any] | None,
+        permissions: Sequence[Mapping[str, Any]],
+        *,
+        guild: Guild | str | None = None,
+        command_type: int = CHAT_INPUT,
+    ) -> dict[str, Any]:
+        """Set overrides as an admin does in Server Settings → Integrations → the app.
+
+        ``command`` is a synced command's name (of ``command_type``; subcommands share their
+        top-level command's overrides), id or object; ``None`` sets the app-level overrides, kept
+        under the application id. Each override is ``{"id": ..., "type": 1 | 2 | 3,
+        "permission": bool}`` (role, user, channel) whose ``id`` may be an id, a name or an entity;
+        ``@everyone`` is the guild id (or the role name), All Channels is :meth:`all_channels`.
+        The list replaces the previous one and an empty list removes them. The bot receives
+        APPLICATION_COMMAND_PERMISSIONS_UPDATE, as from Discord; returns the guild application
+        command permissions object. Administrators stay unaffected (module ``command_permissions``
+        has the rules).
+        """
+        g = self.state.guild(guild) if guild else self.default_guild
+        target = self._permission_target(command, g, command_type)
+        entries = normalise(self.state, g, permissions)
+        per_guild = self.state.command_permissions.setdefault(g.id, {})
+        if entries:
+            per_guild[target] = entries
+        else:
+            per_guild.pop(target, None)
+        body = permissions_payload(self.state, g.id, target)
+        self.gateway.queue("APPLICATION_COMMAND_PERMISSIONS_UPDATE", body, g.id)
+        return body
+
+    def command_permissions(
+        self,
+        command: str | int | Mapping[str, Any] | None = None,
+        *,
+        guild: Guild | str | None = None,
+        command_type: int = CHAT_INPUT,
+    ) -> list[dict[str, Any]]:
+        """The overrides set for ``command`` (``None``: app-level) in the guild; ``[]`` if none."""
+        g = self.state.guild(guild) if guild else self.default_guild
+        target = self._permission_target(command, g, command_type)
+        entries: list[dict[str, Any]] = permissions_payload(self.state, g.id, target)["permissions"]
+        return entries
 
     # ================================================================ CDN
     def add_cdn_file(

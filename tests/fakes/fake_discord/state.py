@@ -212,6 +212,8 @@ class State:
         self.message_meta: dict[str, MessageMeta] = {}
         self.channel_log: dict[str, list[str]] = {}
         self.commands: dict[str | None, list[dict[str, Any]]] = {}
+        #: guild id -> command id (or the app id, for app-level) -> permission overrides
+        self.command_permissions: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self.interactions: dict[str, Interaction] = {}
         self.dm_channels: dict[str, str] = {}
         self.dm_blocked: set[str] = set()
@@ -263,6 +265,13 @@ class State:
         channel = self.add_channel(None, None, DM, recipients=[user.id])
         self.dm_channels[user.id] = channel.id
         return channel
+
+    def prune_command_permissions(self) -> None:
+        """Deleting a command deletes its permission overrides in every guild, like Discord."""
+        alive = {self.app_id} | {c["id"] for cmds in self.commands.values() for c in cmds}
+        for per_guild in self.command_permissions.values():
+            for target in [t for t in per_guild if t not in alive]:
+                del per_guild[target]
 
     # ----------------------------------------------------------------- lookups
     def user(self, ref: User | Member | str | int) -> User:
