@@ -253,7 +253,7 @@ class JobRunner:
         result = job.result
         if result is None:
             if job.state is JobState.RUNNING and job.provider and job.task_id:
-                await delivery.progress(job, Stage.GENERATING, size, None)
+                await _quietly(delivery.progress(job, Stage.GENERATING, size, None), job.id)
                 result = await self.router.resume(
                     job.provider,
                     job.task_id,
@@ -266,7 +266,7 @@ class JobRunner:
                     request = with_references(request, await delivery.host(request.references))
                     job.request = request
                 await self._move(job, JobState.SUBMITTED)
-                await delivery.progress(job, Stage.GENERATING, size, None)
+                await _quietly(delivery.progress(job, Stage.GENERATING, size, None), job.id)
                 result = await self.router.generate(
                     request,
                     only=job.provider,
@@ -285,7 +285,7 @@ class JobRunner:
                 "elapsed": f"{result.elapsed:.2f}",
             },
         )
-        await delivery.progress(job, Stage.UPLOADING, result.size, None)
+        await _quietly(delivery.progress(job, Stage.UPLOADING, result.size, None), job.id)
         limit = job.upload_limit or delivery.upload_limit
         outputs = await fetch_outputs(self.session, job.id, result, limit)
         remaining = None

@@ -14,7 +14,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.errors import ErrorKind, InvalidInput, ProviderError, SeedreamError
-from bot.providers.base import AsyncProvider, ProgressCallback, Provider, TaskCallback
+from bot.providers.base import AsyncProvider, ProgressCallback, Provider
 from bot.providers.models import GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -137,15 +137,22 @@ class Router:
         on_progress: ProgressCallback | None,
         job_id: str | None,
     ) -> GenerationResult:
-        tagged: TaskCallback | None = None
-        if on_task is not None:
+        # The idempotency key names "this job's task on this provider". It changes only once an
+        # attempt got a task id (that task ran and failed, so a new one is wanted); a retry after
+        # a lost answer reuses the key, so the provider does not create and charge a second task.
+        tasks_made = 0
+        got_task = False
 
-            async def tagged(task_id: str) -> None:
+        async def tagged(task_id: str) -> None:
+            nonlocal got_task
+            got_task = True
+            if on_task is not None:
                 await on_task(provider.name, task_id)
 
         attempt = 0
         while True:
-            key = f"{job_id}-{provider.name}-{attempt}" if job_id else None
+            key = f"{job_id}-{provider.name}-{tasks_made}" if job_id else None
+            got_task = False
             try:
                 async with self._limits[provider.name]:
                     return await provider.generate(
@@ -165,6 +172,7 @@ class Router:
                     },
                 )
                 attempt += 1
+                tasks_made += got_task
                 await asyncio.sleep(delay)
 
     def _delay(self, attempt: int, exc: ProviderError) -> float:

@@ -393,6 +393,9 @@ class FakeArk(FakeProvider):
         return f"{self.base_url}/tos/{name}?{query}"
 
     async def _tos_file(self, request: web.Request) -> web.Response:
+        faulty = await self.scripted_file()
+        if faulty is not None:
+            return faulty
         name = request.match_info["name"]
         wanted = _signature(name)
         if any(request.query.get(key) != value for key, value in wanted.items()):

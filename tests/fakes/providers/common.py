@@ -15,6 +15,8 @@ import itertools
 import json
 import os
 import random
+import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -44,6 +46,21 @@ class Scripted:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
     delay: float = 0.0
+    #: drop the connection with a TCP reset instead of answering (``status`` is then unused)
+    reset: bool = False
+
+
+class _ResetConnection(web.Response):
+    """Not an answer: when aiohttp sends it, the connection is aborted with a TCP RST."""
+
+    async def prepare(self, request: web.BaseRequest) -> None:  # type: ignore[override]
+        transport = request.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # SO_LINGER 0: close() sends RST, not FIN
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        raise ConnectionResetError("fake provider: connection reset")
 
 
 class ImageFactory:
@@ -124,6 +141,11 @@ class FakeProvider:
         #: URLs the fake downloaded (reference images), in order
         self.fetched: list[str] = []
         self.script: list[tuple[str, Scripted]] = []
+        #: replies for the next result-file downloads (see :meth:`fail_next_file`)
+        self.file_script: list[Scripted] = []
+        #: path needles whose next request is handled normally, then its answer is lost
+        #: (the connection is reset instead; see :meth:`lose_next_answer`)
+        self.lost_answers: list[str] = []
         self.files: dict[str, bytes] = {}
         self.images = ImageFactory()
         self.blocked_words = {"forbidden"}
@@ -144,9 +166,16 @@ class FakeProvider:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            return await handler(request)
+            response = await handler(request)
         finally:
             self.in_flight -= 1
+        if isinstance(response, _ResetConnection):
+            return response
+        for index, needle in enumerate(self.lost_answers):
+            if needle in request.path:
+                del self.lost_answers[index]
+                return _ResetConnection()
+        return response
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
@@ -165,6 +194,16 @@ class FakeProvider:
     def fail_next(self, path_contains: str, response: Scripted, times: int = 1) -> None:
         """Answer the next ``times`` matching requests with ``response``."""
         self.script.extend([(path_contains, response)] * times)
+
+    def fail_next_file(self, response: Scripted, times: int = 1) -> None:
+        """Answer the next ``times`` result-file downloads with ``response`` (a 404, a body
+        that is not an image, a reset...) instead of the stored file."""
+        self.file_script.extend([response] * times)
+
+    def lose_next_answer(self, path_contains: str, times: int = 1) -> None:
+        """Handle the next ``times`` matching requests normally (a task is created, credits
+        are charged), then reset the connection instead of sending the answer."""
+        self.lost_answers.extend([path_contains] * times)
 
     def calls_to(self, path_contains: str) -> list[Recorded]:
         return [c for c in self.calls if path_contains in c.path]
@@ -194,6 +233,8 @@ class FakeProvider:
     async def respond_scripted(self, response: Scripted) -> web.Response:
         if response.delay:
             await asyncio.sleep(response.delay)
+        if response.reset:
+            return _ResetConnection()
         if response.raw is not None:
             return web.Response(status=response.status, body=response.raw, headers=response.headers)
         return json_response(response.body, response.status, response.headers)
@@ -207,9 +248,18 @@ class FakeProvider:
         self.files[name] = data
         return f"{self.base_url}/files/{name}"
 
+    async def scripted_file(self) -> web.Response | None:
+        """The scripted reply for this result-file download, if one is queued."""
+        if not self.file_script:
+            return None
+        return await self.respond_scripted(self.file_script.pop(0))
+
     async def _file(self, request: web.Request) -> web.Response:
         if self.file_latency:
             await asyncio.sleep(self.file_latency)
+        faulty = await self.scripted_file()
+        if faulty is not None:
+            return faulty
         data = self.files.get(request.match_info["name"])
         if data is None:
             return web.Response(status=404, text="not found")
