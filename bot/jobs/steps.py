@@ -40,6 +40,29 @@ async def _fetch_one(
     else:
         assert image.url is not None
         data = await download(session, image.url, provider=provider)
+    return await _fit(data, f"seedream-{job_id}-{index}", limit, provider)
+
+
+async def refit(outputs: list[Output]) -> list[Output]:
+    """Fit outputs again at half their size (Discord refused them as too large)."""
+    fitted = []
+    for out in outputs:
+        stem = out.filename.rsplit(".", 1)[0]
+        again = await _fit(out.data, stem, len(out.data) // 2, "discord")
+        fitted.append(
+            Output(
+                data=again.data,
+                filename=again.filename,
+                width=again.width,
+                height=again.height,
+                reencoded=True,
+                downscaled=out.downscaled or again.downscaled,
+            )
+        )
+    return fitted
+
+
+async def _fit(data: bytes, stem: str, limit: int, provider: str) -> Output:
     try:
         fitted = await images.run_in_process(images.fit_to_limit, data, limit)
     except ValueError as exc:
@@ -50,7 +73,7 @@ async def _fetch_one(
         ) from None
     return Output(
         data=fitted.data,
-        filename=f"seedream-{job_id}-{index}.{fitted.info.extension}",
+        filename=f"{stem}.{fitted.info.extension}",
         width=fitted.info.width,
         height=fitted.info.height,
         reencoded=fitted.reencoded,

@@ -26,6 +26,7 @@ from discord.utils import MISSING
 
 from bot.errors import SeedreamError
 from bot.jobs.model import Generated, Job, Output, Stage
+from bot.jobs.steps import refit
 from bot.logs import job_context
 from bot.providers.models import Reference
 from bot.storage import jobs as job_rows
@@ -101,7 +102,7 @@ class MessageDelivery:
         shown = shown_outputs(outputs)
         message_id: int | None = None
         if job.thread_id is None and job.posted == 0:  # not yet delivered by an earlier process
-            message = await self._edit(caption, files_of(shown), view)
+            message, shown, caption = await self._edit_result(generated, shown, caption, view)
             message_id = (
                 message.id if message is not None else await self._post_once(caption, shown, view)
             )
@@ -118,6 +119,30 @@ class MessageDelivery:
                         extra={"status": exc.status, "code": exc.code},
                     )
         return message_id
+
+    async def _edit_result(
+        self,
+        generated: Generated,
+        shown: list[Output],
+        caption: str,
+        view: discord.ui.View,
+    ) -> tuple[discord.Message | None, list[Output], str]:
+        """Put the result in the status message. Discord refusing the files as too large (its
+        limit for this channel is below what the interaction said) gets them fitted again at
+        half their size; Discord failing (5xx after discord.py's retries) leaves the channel post
+        to the caller instead of failing a paid job."""
+        try:
+            return await self._edit(caption, files_of(shown), view), shown, caption
+        except discord.HTTPException as exc:
+            if exc.status >= 500:
+                log.warning("could not edit in the result", extra={"status": exc.status})
+                return None, shown, caption
+            if exc.status != 413:
+                raise
+        smaller = await refit(shown)
+        refitted = Generated(generated.job, generated.result, smaller, generated.remaining)
+        caption = result_caption(refitted)
+        return await self._edit(caption, files_of(smaller), view), smaller, caption
 
     async def failed(self, job: Job, error: SeedreamError) -> None:
         self.throttle.close()
