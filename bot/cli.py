@@ -26,6 +26,7 @@ from bot.jobs.model import Generated, Job, JobState, Stage, new_job_id
 from bot.jobs.runner import JobRunner, Limits
 from bot.logs import SecretScrubber, setup_logging
 from bot.providers import ADAPTERS, build_router, enabled_providers
+from bot.providers.base import http_session
 from bot.providers.download import MAX_RESULT_BYTES, download
 from bot.providers.models import Reference
 from bot.quota import Ledger
@@ -181,7 +182,7 @@ class FileDelivery:
 
 
 async def generate(settings: Settings, args: argparse.Namespace) -> int:
-    async with aiohttp.ClientSession() as session:
+    async with http_session() as session:
         router = build_router(settings, session)
         if not router.providers:
             keys = ", ".join(f"{name.upper()}_API_KEY" for name in ADAPTERS)

@@ -21,6 +21,7 @@ from bot.jobs.recovery import RecoveryReport, recover
 from bot.jobs.runner import JobRunner, Limits
 from bot.moderation.policy import Moderation
 from bot.providers import Router, build_router
+from bot.providers.base import http_session
 from bot.quota import Ledger
 from bot.storage import jobs as job_rows
 from bot.storage import meta
@@ -112,7 +113,7 @@ class SeedreamBot(commands.Bot):
         return delivery_for(self, job)
 
     async def setup_hook(self) -> None:
-        self._session = aiohttp.ClientSession()
+        self._session = http_session()
         await self.db.open()
         self._router = build_router(self.settings, self.session)
         self._runner = JobRunner(

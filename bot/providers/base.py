@@ -37,6 +37,17 @@ _MODERATION_WORDS = (
 )
 
 
+def http_session() -> aiohttp.ClientSession:
+    """The one HTTP session for provider calls and downloads.
+
+    aiohttp's default connector allows 100 connections in all, which silently capped the bot
+    at 100 jobs in flight and queued result downloads behind new provider calls (found by
+    ``bench/load.py``). How much runs at once is the job runner's and the router's business
+    (``SEEDREAM_MAX_CONCURRENT``, per-provider limits), so the connector sets no limit of its own.
+    """
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+
 class Provider(ABC):
     """One paid HTTP route to Seedream."""
 
