@@ -42,7 +42,8 @@ def build_request(
     chosen = (model or default_model or settings.seedream_default_model).strip().lower()
     if chosen not in available_models:
         offered = ", ".join(available_models) or "none (no provider is enabled)"
-        raise InvalidInput(f"unknown model {chosen!r}; available: {offered}.")
+        shown = chosen if len(chosen) <= 40 else chosen[:39] + "…"
+        raise InvalidInput(f"unknown model {shown!r}; available: {offered}.")
     try:
         return GenerationRequest(
             prompt=prompt,

@@ -7,6 +7,7 @@ Adapters map :class:`GenerationRequest` onto their wire format and build a
 from __future__ import annotations
 
 import base64
+import unicodedata
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -82,7 +83,8 @@ class GenerationRequest(BaseModel):
     @field_validator("prompt")
     @classmethod
     def _prompt_not_blank(cls, value: str) -> str:
-        if not value.strip():
+        """Whitespace, control and invisible format characters alone are no prompt."""
+        if all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
             raise ValueError("the prompt is empty")
         return value
 

@@ -10,7 +10,7 @@ from discord import app_commands
 
 from bot.errors import ErrorKind, SeedreamError
 from bot.logs import job_context
-from bot.ui.text import NO_PINGS
+from bot.ui.text import MAX_CONTENT, NO_PINGS, truncate
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
     and the message goes out as a separate ephemeral follow-up; if it was never edited, the
     loading message itself carries the (harmless) error text.
     """
+    text = truncate(text, MAX_CONTENT)  # an over-long message would be refused, leaving silence
     if not interaction.response.is_done():
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
         return
