@@ -71,13 +71,13 @@ async def lag_probe(path: Path, tick: float) -> None:
 
 
 class TimedLock:
-    """An ``asyncio.Lock`` that records how long each holder waited for it and held it.
+    """The database's lock, recording how long each holder waited for it and held it.
 
     Only the holder appends (once it has the lock), so the last record is always its own.
     """
 
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
+    def __init__(self, inner: db.PriorityLock) -> None:
+        self._lock = inner
         self._got = 0.0
 
     def locked(self) -> bool:
@@ -101,7 +101,7 @@ def _instrument() -> None:
 
     def init(self: db.Database, *args: Any, **kwargs: Any) -> None:
         open_db(self, *args, **kwargs)
-        self._lock = TimedLock()  # type: ignore[assignment]
+        self._lock = TimedLock(self._lock)  # type: ignore[assignment]
 
     db.Database.__init__ = init  # type: ignore[method-assign]
 

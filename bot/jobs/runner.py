@@ -97,6 +97,10 @@ class JobRunner:
         """
         if not self.accepting:
             raise Refused("The bot is restarting. Please try again in a minute.")
+        with self.db.urgent():  # a member is waiting on Discord's 3 s
+            await self._admit(job)
+
+    async def _admit(self, job: Job) -> None:
         await self.ledger.reserve(
             job_id=job.id,
             guild_id=job.guild_id,

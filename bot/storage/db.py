@@ -8,6 +8,12 @@ One connection serves the whole bot, so statements of concurrent coroutines woul
 interleave inside each other's transactions. Every statement therefore runs under one asyncio
 lock; :meth:`Database.transaction` holds that lock from ``BEGIN IMMEDIATE`` to ``COMMIT``, and
 statements issued inside it (in the same task) run without re-taking it.
+
+Waiting for that lock is first come, first served, except for work marked urgent
+(:meth:`Database.urgent`): admitting a job happens while a member waits on Discord's 3-second
+acknowledgement window, so it goes ahead of background writes (progress, results, settling).
+Under load this kept the acknowledgement's p99 from growing with every burst of finishing jobs
+(``bench/load.py``).
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ import asyncio
 import contextvars
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,6 +35,51 @@ log = logging.getLogger(__name__)
 
 _MIGRATION = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _inside: contextvars.ContextVar[Database | None] = contextvars.ContextVar("tx", default=None)
+_urgent: contextvars.ContextVar[bool] = contextvars.ContextVar("db_urgent", default=False)
+
+
+class PriorityLock:
+    """An asyncio lock whose urgent waiters are served before the others (FIFO within each)."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiting: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
+
+    def locked(self) -> bool:
+        return self._held
+
+    async def acquire(self) -> None:
+        if not self._held:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._waiting[_urgent.get()]
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the lock was handed over just as this task was cancelled
+            else:
+                queue.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        """Hand the lock to the next waiter (it stays held), or free it."""
+        for urgent in (True, False):
+            queue = self._waiting[urgent]
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._held = False
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
 
 
 class Database:
@@ -36,7 +88,7 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._lock = PriorityLock()
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -74,6 +126,16 @@ class Database:
             applied.append(number)
             log.info("applied migration", extra={"migration": number})
         return applied
+
+    @staticmethod
+    @contextmanager
+    def urgent() -> Iterator[None]:
+        """Statements in this block (this task) go ahead of waiting background work."""
+        token = _urgent.set(True)
+        try:
+            yield
+        finally:
+            _urgent.reset(token)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
