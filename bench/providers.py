@@ -38,11 +38,11 @@ from typing import Any, cast
 import aiohttp
 
 from bench.common import machine, percentile, verdict
-from bot.providers.base import PollPolicy, ProgressCallback, TaskCallback
+from bot.providers.base import PollPolicy, ProgressCallback
 from bot.providers.evolink import EvoLink
 from bot.providers.models import GenerationRequest
 from bot.providers.myrouter import MyRouter
-from bot.providers.router import Router
+from bot.providers.router import RoutedTaskCallback, Router
 from tests.fakes.providers.evolink import FakeEvoLink
 from tests.fakes.providers.myrouter import FakeMyRouter
 
@@ -605,8 +605,8 @@ class InFlight:
         self.submitted = 0
         self.polls = [0] * size
 
-    def hooks(self, index: int) -> tuple[TaskCallback, ProgressCallback]:
-        async def on_task(task_id: str) -> None:
+    def hooks(self, index: int) -> tuple[RoutedTaskCallback, ProgressCallback]:
+        async def on_task(provider: str, task_id: str) -> None:
             self.submitted += 1
 
         async def on_progress(progress: int) -> None:
