@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,3 +105,27 @@ async def result_for(
 
     found: dict[str, Any] = await fake.wait_until(done, timeout=timeout, what="the result")
     return found
+
+
+def attachments(count: int) -> Callable[[dict[str, Any]], bool]:
+    """A predicate: the message carries exactly ``count`` attachments."""
+    return lambda message: len(message.get("attachments") or []) == count
+
+
+def custom_ids(message: dict[str, Any]) -> list[str]:
+    """Every component custom_id of a message, in order."""
+    return [
+        component["custom_id"]
+        for row in message.get("components") or []
+        for component in row.get("components") or []
+        if "custom_id" in component
+    ]
+
+
+def job_of(message: dict[str, Any]) -> str:
+    """The job id carried by a result message's buttons (they must all agree)."""
+    jobs = {custom_id.rsplit(":", 1)[1] for custom_id in custom_ids(message)}
+    assert len(jobs) == 1, custom_ids(message)
+    job_id = jobs.pop()
+    assert re.fullmatch(r"[0-9a-f]{12}", job_id), job_id
+    return job_id

@@ -19,7 +19,7 @@ from bot.storage import jobs as job_rows
 from tests.fakes.fake_discord import FakeDiscord, Interaction
 from tests.fakes.fake_discord import permissions as P
 from tests.fakes.providers.myrouter import FakeMyRouter
-from tests.helpers import is_result, png_bytes
+from tests.helpers import attachments, custom_ids, is_result, job_of, png_bytes
 
 pytestmark = pytest.mark.usefixtures("bot")
 
@@ -45,21 +45,6 @@ async def private_text(inter: Interaction) -> str:
     ack = await inter.callback()
     assert ack.json["type"] == 4 and ack.json["data"]["flags"] & EPHEMERAL, ack.json
     return str(ack.json["data"]["content"])
-
-
-def custom_ids(message: dict[str, Any]) -> list[str]:
-    return [
-        component["custom_id"]
-        for row in message.get("components") or []
-        for component in row.get("components") or []
-        if "custom_id" in component
-    ]
-
-
-def job_of(message: dict[str, Any]) -> str:
-    jobs = {custom_id.rsplit(":", 1)[1] for custom_id in custom_ids(message)}
-    assert len(jobs) == 1, custom_ids(message)
-    return jobs.pop()
 
 
 def entries(fake: FakeDiscord) -> list[dict[str, Any]]:
@@ -96,10 +81,6 @@ def everything_said(entry: dict[str, Any]) -> str:
             *(f"{f['name']} {f['value']}" for f in embed.get("fields") or []),
         ]
     )
-
-
-def attachments(count: int) -> Callable[[dict[str, Any]], bool]:
-    return lambda message: len(message.get("attachments") or []) == count
 
 
 async def result_of(

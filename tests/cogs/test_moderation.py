@@ -21,7 +21,7 @@ from tests.fakes.fake_discord import permissions as P
 from tests.fakes.fake_discord.recording import Call
 from tests.fakes.fake_discord.state import PUBLIC_THREAD
 from tests.fakes.providers.myrouter import FakeMyRouter
-from tests.helpers import is_result, png_bytes
+from tests.helpers import attachments, custom_ids, is_result, job_of, png_bytes
 
 pytestmark = pytest.mark.usefixtures("bot")
 
@@ -107,25 +107,6 @@ def public_bot_messages(fake: FakeDiscord, channel: str = "general") -> list[str
 
 def reference(fake: FakeDiscord, channel: str = "general") -> dict[str, Any]:
     return fake.add_cdn_file("ref.png", png_bytes(300, 200), "image/png", channel=channel)
-
-
-def attachments(count: int) -> Callable[[dict[str, Any]], bool]:
-    return lambda message: len(message.get("attachments") or []) == count
-
-
-def custom_ids(message: dict[str, Any]) -> list[str]:
-    return [
-        component["custom_id"]
-        for row in message.get("components") or []
-        for component in row.get("components") or []
-        if "custom_id" in component
-    ]
-
-
-def job_of(message: dict[str, Any]) -> str:
-    jobs = {custom_id.rsplit(":", 1)[1] for custom_id in custom_ids(message)}
-    assert len(jobs) == 1, custom_ids(message)
-    return jobs.pop()
 
 
 async def result_of(

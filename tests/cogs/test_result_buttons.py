@@ -7,7 +7,6 @@ import asyncio
 import base64
 import io
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,32 +17,11 @@ from bot.storage import jobs as job_rows
 from tests.fakes.fake_discord import FakeDiscord, Interaction
 from tests.fakes.fake_discord import permissions as P
 from tests.fakes.providers.myrouter import FakeMyRouter
-from tests.helpers import png_bytes
+from tests.helpers import attachments, custom_ids, job_of, png_bytes
 
 pytestmark = pytest.mark.usefixtures("bot")
 
 SINGLE_ACTIONS = ("reroll", "edit", "vary", "4k", "delete")
-
-
-def attachments(count: int) -> Callable[[dict[str, Any]], bool]:
-    return lambda message: len(message.get("attachments") or []) == count
-
-
-def custom_ids(message: dict[str, Any]) -> list[str]:
-    return [
-        component["custom_id"]
-        for row in message.get("components") or []
-        for component in row.get("components") or []
-        if "custom_id" in component
-    ]
-
-
-def job_of(message: dict[str, Any]) -> str:
-    jobs = {custom_id.rsplit(":", 1)[1] for custom_id in custom_ids(message)}
-    assert len(jobs) == 1, custom_ids(message)
-    job_id = jobs.pop()
-    assert re.fullmatch(r"[0-9a-f]{12}", job_id), job_id
-    return job_id
 
 
 def decoded(data_url: str) -> bytes:

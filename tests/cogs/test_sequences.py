@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import re
 from typing import Any
 
 import pytest
@@ -15,33 +14,12 @@ from bot.storage import jobs as job_rows
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_discord import permissions as P
 from tests.fakes.providers.myrouter import FakeMyRouter
+from tests.helpers import attachments, custom_ids, job_of
 
 pytestmark = pytest.mark.usefixtures("bot")
 
 PART_ACTIONS = ("edit", "vary", "4k", "delete")
 SUMMARY_ACTIONS = ("reroll", "delete")
-
-
-def attachments(count: int) -> Any:
-    return lambda message: len(message.get("attachments") or []) == count
-
-
-def custom_ids(message: dict[str, Any]) -> list[str]:
-    return [
-        component["custom_id"]
-        for row in message.get("components") or []
-        for component in row.get("components") or []
-        if "custom_id" in component
-    ]
-
-
-def job_of(message: dict[str, Any]) -> str:
-    """The job id carried by a result message's buttons (they must all agree)."""
-    jobs = {custom_id.rsplit(":", 1)[1] for custom_id in custom_ids(message)}
-    assert len(jobs) == 1, custom_ids(message)
-    job_id = jobs.pop()
-    assert re.fullmatch(r"[0-9a-f]{12}", job_id), job_id
-    return job_id
 
 
 async def quota_of(fake: FakeDiscord, user: str) -> str:
