@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.errors import InvalidInput
 from bot.providers.models import GenerationRequest, Reference, Resolution
 
+_UNSAFE = re.compile(r"[^\w.:/ -]")
 _SIZE = re.compile(r"^\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*$")
 
 
@@ -42,7 +43,9 @@ def build_request(
     chosen = (model or default_model or settings.seedream_default_model).strip().lower()
     if chosen not in available_models:
         offered = ", ".join(available_models) or "none (no provider is enabled)"
-        shown = chosen if len(chosen) <= 40 else chosen[:39] + "…"
+        # Echo only what a model name is made of (no markdown, no mentions), and not too much.
+        shown = _UNSAFE.sub("", chosen)
+        shown = shown if len(shown) <= 40 else shown[:39] + "…"
         raise InvalidInput(f"unknown model {shown!r}; available: {offered}.")
     try:
         return GenerationRequest(
