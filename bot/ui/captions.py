@@ -48,8 +48,13 @@ def progress_text(job: Job, stage: Stage, size: tuple[int, int], percent: int | 
     return " · ".join(parts)
 
 
-def result_caption(generated: Generated) -> str:
-    """Prompt (escaped), model, size, elapsed, remaining quota, and any re-encoding note."""
+def result_caption(generated: Generated, *, threaded: bool = True) -> str:
+    """Prompt (escaped), model, size, elapsed, remaining quota, and any re-encoding note.
+
+    A sequence's images follow in a thread, or (``threaded=False``) in the channel itself.
+    """
+    where = "in the thread" if threaded else "posted below"
+    where_below = "in the thread below" if threaded else "also posted below on its own"
     job = generated.job
     first = generated.outputs[0]
     by = f"<@{job.user_id}> · " if job.user_id else ""
@@ -68,9 +73,9 @@ def result_caption(generated: Generated) -> str:
         )
     shown = len(shown_outputs(generated.outputs))
     if got > shown:
-        lines.append(f"Images 1–{shown} are shown here; all {got} are in the thread.")
+        lines.append(f"Images 1–{shown} are shown here; all {got} are {where}.")
     elif got > 1:
-        lines.append("Each image is in the thread below, with its own buttons.")
+        lines.append(f"Each image is {where_below}, with its own buttons.")
     if any(out.downscaled for out in generated.outputs):
         lines.append("-# Downscaled and re-encoded to fit Discord's upload limit.")
     elif any(out.reencoded for out in generated.outputs):

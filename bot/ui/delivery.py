@@ -111,6 +111,8 @@ class MessageDelivery:
         if len(outputs) > 1 and message_id is not None and job.channel_id is not None:
             try:
                 await post_sequence(self.bot, generated, message_id)
+                if job.thread_id == job.channel_id:  # no thread could be made: say where
+                    await self._edit(result_caption(generated, threaded=False))
             except discord.HTTPException as exc:
                 # The images are delivered in the summary; the thread is a convenience.
                 with job_context(job.id):

@@ -198,6 +198,9 @@ async def test_sequence_without_permission_to_create_threads_posts_in_the_channe
     row = await finished(bot, job_id)
     assert (row["state"], row["delivered"], row["posted"]) == ("done", 3, 3)
     assert str(row["thread_id"]) == general.id
+    caption = discord_fake.messages[summary["id"]]["content"]
+    assert "also posted below on its own" in caption and "thread" not in caption, caption
+    assert len(discord_fake.messages[summary["id"]]["attachments"]) == 3  # the edit kept them
     assert "**3 of 10**" in await quota_of(discord_fake, "alice")
 
 
