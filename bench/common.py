@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import math
 import os
 import platform
+import sys
+import traceback
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -40,3 +46,23 @@ def machine(*versions: str) -> str:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
+
+
+def sized(args: argparse.Namespace, table: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """Each size knob as given, else its default, or its ``--quick`` value with ``--quick``."""
+    return {
+        name: getattr(args, name) if getattr(args, name) is not None else pair[int(args.quick)]
+        for name, pair in table.items()
+    }
+
+
+def run_benchmark(run: Coroutine[Any, Any, object]) -> int:
+    """Run a benchmark; a run that fails says where and exits non-zero (so does one returning
+    False: a figure it checks was wrong)."""
+    try:
+        sound = asyncio.run(run)
+    except Exception:
+        print("\nbenchmark run failed:", file=sys.stderr)
+        traceback.print_exc()
+        return 1
+    return 1 if sound is False else 0

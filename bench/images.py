@@ -28,7 +28,6 @@ import os
 import statistics
 import sys
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from unittest import mock
@@ -36,7 +35,7 @@ from unittest import mock
 import PIL
 from PIL import Image
 
-from bench.common import machine, percentile, verdict
+from bench.common import machine, percentile, run_benchmark, sized, verdict
 from bot import images
 
 #: the issue's targets (informational: a benchmark never fails a build on them)
@@ -83,10 +82,7 @@ def parse_args(argv: list[str] | None = None) -> Params:
     parser.add_argument("--rounds", type=int, help="lag rounds per arm in phase 2 (default 3)")
     parser.add_argument("--quick", action="store_true", help="a smaller run (about 20 s)")
     args = parser.parse_args(argv)
-    sizes = {
-        name: getattr(args, name) if getattr(args, name) is not None else pair[int(args.quick)]
-        for name, pair in _SIZES.items()
-    }
+    sizes = sized(args, _SIZES)
     if min(args.side, args.jobs, *sizes.values()) < 1 or args.limit_mib <= 0:
         parser.error("--side, --jobs, --runs and --rounds must be at least 1, --limit-mib > 0")
     return Params(
@@ -361,13 +357,7 @@ async def run(params: Params) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     params = parse_args(argv)
-    try:
-        asyncio.run(run(params))
-    except Exception:  # the run itself failed: say where, exit non-zero
-        print("\nbenchmark run failed:", file=sys.stderr)
-        traceback.print_exc()
-        return 1
-    return 0
+    return run_benchmark(run(params))
 
 
 if __name__ == "__main__":

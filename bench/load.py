@@ -55,7 +55,6 @@ import struct
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -66,7 +65,7 @@ import aiohttp
 from aiohttp import web
 from PIL import Image
 
-from bench.common import machine, percentile, verdict
+from bench.common import machine, percentile, run_benchmark, sized, verdict
 from bot.providers.models import GenerationRequest, Reference
 from bot.providers.myrouter import MyRouter
 from tests.fakes.fake_discord import FakeDiscord, wire
@@ -188,10 +187,7 @@ def parse_args(argv: list[str] | None = None) -> Params:
     )
     parser.add_argument("--quick", action="store_true", help="a small smoke run (about 15 s)")
     args = parser.parse_args(argv)
-    sizes = {
-        name: getattr(args, name) if getattr(args, name) is not None else pair[int(args.quick)]
-        for name, pair in _SIZES.items()
-    }
+    sizes = sized(args, _SIZES)
     if sizes["members"] < 1 or sizes["jobs"] < 1:
         parser.error("--members and --jobs must be at least 1")
     if sizes["rate"] <= 0 or sizes["latency"] < 0 or args.lag_tick <= 0:
@@ -1145,13 +1141,7 @@ async def run(params: Params) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     params = parse_args(argv)
-    try:
-        asyncio.run(run(params))
-    except Exception:  # the run itself failed: say where, exit non-zero
-        print("\nbenchmark run failed:", file=sys.stderr)
-        traceback.print_exc()
-        return 1
-    return 0
+    return run_benchmark(run(params))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import os
 import statistics
 import sys
 import time
-import traceback
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any, cast
 
 import aiohttp
 
-from bench.common import machine, percentile, verdict
+from bench.common import machine, percentile, run_benchmark, sized, verdict
 from bot.providers.base import PollPolicy, ProgressCallback
 from bot.providers.evolink import EvoLink
 from bot.providers.models import GenerationRequest
@@ -136,10 +135,7 @@ def parse_args(argv: list[str] | None = None) -> Params:
     parser.add_argument("--quick", action="store_true", help="a smaller run (about 10 s)")
     parser.add_argument(SERVE_FLAG, action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    sizes = {
-        name: getattr(args, name) if getattr(args, name) is not None else pair[int(args.quick)]
-        for name, pair in _SIZES.items()
-    }
+    sizes = sized(args, _SIZES)
     for name, value in sizes.items():
         if value < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -869,13 +865,7 @@ def main(argv: list[str] | None = None) -> int:
     if params.serve_fake:
         asyncio.run(serve_fake_evolink())
         return 0
-    try:
-        asyncio.run(run(params))
-    except Exception:  # the run itself failed: say where, exit non-zero
-        print("\nbenchmark run failed:", file=sys.stderr)
-        traceback.print_exc()
-        return 1
-    return 0
+    return run_benchmark(run(params))
 
 
 if __name__ == "__main__":

@@ -27,14 +27,13 @@ import statistics
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, verdict
+from bench.common import machine, run_benchmark, sized, verdict
 from bot.config import Period, Settings
 from bot.quota import Ledger, QuotaExceeded
 from bot.storage.db import Database
@@ -88,10 +87,7 @@ def parse_args(argv: list[str] | None = None) -> Params:
     parser.add_argument("--small-allowance", type=int, help="allowance in b's overspend run (50)")
     parser.add_argument("--quick", action="store_true", help="a smaller run (a few seconds)")
     args = parser.parse_args(argv)
-    sizes = {
-        name: getattr(args, name) if getattr(args, name) is not None else pair[int(args.quick)]
-        for name, pair in _SIZES.items()
-    }
+    sizes = sized(args, _SIZES)
     for name, value in sizes.items():
         if value < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -326,13 +322,7 @@ async def run(params: Params) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     params = parse_args(argv)
-    try:
-        sound = asyncio.run(run(params))
-    except Exception:  # the run itself failed: say where, exit non-zero
-        print("\nbenchmark run failed:", file=sys.stderr)
-        traceback.print_exc()
-        return 1
-    return 0 if sound else 1
+    return run_benchmark(run(params))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from bot.storage import jobs as job_rows
+
 if TYPE_CHECKING:
+    from bot.client import SeedreamBot
     from tests.fakes.fake_discord import FakeDiscord
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,6 +93,11 @@ def replies_to(fake: FakeDiscord, message: dict[str, Any]) -> list[dict[str, Any
     ]
 
 
+def has_image(message: dict[str, Any]) -> bool:
+    """The message carries at least one attachment."""
+    return bool(message.get("attachments"))
+
+
 def is_result(message: dict[str, Any]) -> bool:
     """A result message: an image and the result buttons."""
     return bool(message.get("attachments")) and bool(message.get("components"))
@@ -129,3 +137,22 @@ def job_of(message: dict[str, Any]) -> str:
     job_id = jobs.pop()
     assert re.fullmatch(r"[0-9a-f]{12}", job_id), job_id
     return job_id
+
+
+async def quota_of(fake: FakeDiscord, user: str = "alice") -> str:
+    """What ``/quota`` privately tells ``user`` (``**N of M** images used …``)."""
+    inter = await fake.slash("quota", user=user)
+    ack = await inter.callback()
+    assert ack.json["data"]["flags"] & 64, ack.json
+    return str(ack.json["data"]["content"])
+
+
+async def finished(bot: SeedreamBot, job_id: str, timeout: float = 30) -> dict[str, Any]:
+    """The job's row once it reached a final state (a result shows a moment before)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        row = await job_rows.get(bot.db, job_id)
+        if row is not None and row["state"] in job_rows.FINAL_STATES:
+            return row
+        assert asyncio.get_running_loop().time() < deadline, f"job {job_id} still {row}"
+        await asyncio.sleep(0.05)

@@ -140,14 +140,14 @@ async def record_case(
 
 
 async def history(
-    db: Database, guild_id: int, user_id: int, *, limit: int = 15, include_forgotten: bool = False
+    db: Database, guild_id: int, user_id: int, *, limit: int = 15
 ) -> list[dict[str, Any]]:
-    """A member's recent jobs in a server, newest first."""
-    forgotten = "" if include_forgotten else " AND forgotten_at IS NULL"
+    """A member's recent jobs in a server, newest first (not those they asked to forget)."""
     rows = await db.fetchall(
         "SELECT id, state, source, model, prompt, count, delivered, channel_id, message_id,"
         " thread_id, error_kind, created_at, deleted_at FROM jobs"
-        f" WHERE guild_id = ? AND user_id = ?{forgotten} ORDER BY created_at DESC LIMIT ?",
+        " WHERE guild_id = ? AND user_id = ? AND forgotten_at IS NULL"
+        " ORDER BY created_at DESC LIMIT ?",
         (guild_id, user_id, limit),
     )
     return [dict(row) for row in rows]

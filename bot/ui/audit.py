@@ -164,7 +164,7 @@ async def _thumbnails(datas: list[bytes]) -> list[discord.File]:
     files = []
     for index, data in enumerate(datas[:THUMBNAILS], start=1):
         try:
-            small = await images.run_off_loop(images.thumbnail, data)
+            small = await images.run_in_process(images.thumbnail, data)
         except images.ImageRejected:
             continue
         files.append(discord.File(io.BytesIO(small), filename=f"reference{index}.jpg"))

@@ -128,7 +128,9 @@ async def admit_with_references(
             limit=max_references(request.model, providers, request.count),
         )
         request = with_references(request, prepared)
-    if bot.router.needs_urls(request):
+    if bot.router.needs_urls(request) and any(ref.url is None for ref in request.references):
+        # Converted images get a URL now, so the pre-flight can pass; the runner refreshes
+        # every URL again right before the provider call.
         request = with_references(request, await delivery.host(request.references))
     bot.router.check(request)
     job.request = request

@@ -19,7 +19,7 @@ from bot.storage import jobs as job_rows
 from tests.fakes.fake_discord import FakeDiscord, Interaction
 from tests.fakes.fake_discord import permissions as P
 from tests.fakes.providers.myrouter import FakeMyRouter
-from tests.helpers import attachments, custom_ids, is_result, job_of, png_bytes
+from tests.helpers import attachments, custom_ids, is_result, job_of, png_bytes, quota_of
 
 pytestmark = pytest.mark.usefixtures("bot")
 
@@ -34,11 +34,6 @@ async def admin(fake: FakeDiscord, command: str, options: dict[str, Any] | None 
     ack = await inter.callback()
     assert ack.json["type"] == 4 and ack.json["data"]["flags"] & EPHEMERAL, ack.json
     return str(ack.json["data"]["content"])
-
-
-async def quota_of(fake: FakeDiscord, user: str) -> str:
-    inter = await fake.slash("quota", user=user)
-    return str((await inter.callback()).json["data"]["content"])
 
 
 async def private_text(inter: Interaction) -> str:

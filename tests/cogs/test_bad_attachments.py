@@ -11,7 +11,7 @@ import pytest
 
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.providers.myrouter import FakeMyRouter
-from tests.helpers import png_bytes
+from tests.helpers import png_bytes, quota_of, replies_to
 
 pytestmark = pytest.mark.usefixtures("bot")
 
@@ -32,20 +32,6 @@ def png_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-async def quota_text(fake: FakeDiscord, user: str = "alice") -> str:
-    inter = await fake.slash("quota", user=user)
-    return (await inter.callback()).json["data"]["content"]  # type: ignore[no-any-return]
-
-
-def replies_to(fake: FakeDiscord, message: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        m
-        for m in fake.channel_messages("general")
-        if m["author"]["id"] == fake.bot.id
-        and (m.get("message_reference") or {}).get("message_id") == message["id"]
-    ]
-
-
 async def test_a_decompression_bomb_is_refused_privately_with_no_charge(
     discord_fake: FakeDiscord, myrouter: FakeMyRouter
 ) -> None:
@@ -59,7 +45,7 @@ async def test_a_decompression_bomb_is_refused_privately_with_no_charge(
     assert followups[0]["flags"] & 64
     assert "bomb.png" in text and "40000×40000" in text and DECODE_LIMIT in text
     assert myrouter.calls == []
-    assert "**0 of" in await quota_text(discord_fake)
+    assert "**0 of" in await quota_of(discord_fake)
 
 
 async def test_a_decompression_bomb_in_a_reply_is_refused_with_no_charge(
@@ -77,7 +63,7 @@ async def test_a_decompression_bomb_in_a_reply_is_refused_with_no_charge(
     assert not answer[0]["attachments"] and not answer[0]["components"]
     assert discord_fake.pings(answer[0]) == set()
     assert myrouter.calls == []
-    assert "**0 of" in await quota_text(discord_fake)
+    assert "**0 of" in await quota_of(discord_fake)
 
 
 @pytest.mark.settings(seedream_message_content=True)
@@ -109,7 +95,7 @@ async def test_too_many_reference_images_are_refused_naming_the_limit(
     assert myrouter.calls == []
     # refused by counting, before downloading anything
     assert not [c for c in discord_fake.calls_since(mark) if c.path.startswith("/cdn/")]
-    assert "**0 of" in await quota_text(discord_fake)
+    assert "**0 of" in await quota_of(discord_fake)
 
 
 @pytest.mark.settings(seedream_message_content=True)
@@ -134,4 +120,4 @@ async def test_exactly_the_reference_limit_is_accepted(
         what="the result",
     )
     assert len(myrouter.calls[-1].json["images"]) == 10
-    assert "**1 of" in await quota_text(discord_fake)
+    assert "**1 of" in await quota_of(discord_fake)

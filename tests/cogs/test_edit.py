@@ -13,13 +13,9 @@ from PIL import Image
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.providers.evolink import FakeEvoLink
 from tests.fakes.providers.myrouter import FakeMyRouter
-from tests.helpers import png_bytes
+from tests.helpers import has_image, png_bytes
 
 pytestmark = pytest.mark.usefixtures("bot")
-
-
-def has_image(message: dict) -> bool:
-    return bool(message.get("attachments"))
 
 
 def decoded(data_url: str) -> Image.Image:

@@ -21,7 +21,7 @@ from tests.fakes.fake_discord import permissions as P
 from tests.fakes.fake_discord.recording import Call
 from tests.fakes.fake_discord.state import PUBLIC_THREAD
 from tests.fakes.providers.myrouter import FakeMyRouter
-from tests.helpers import attachments, custom_ids, is_result, job_of, png_bytes
+from tests.helpers import attachments, custom_ids, finished, is_result, job_of, png_bytes, quota_of
 
 pytestmark = pytest.mark.usefixtures("bot")
 
@@ -46,11 +46,6 @@ async def admin(fake: FakeDiscord, command: str, options: dict[str, Any] | None 
     assert ack.json["type"] == CHANNEL_MESSAGE, ack.json
     assert ack.json["data"]["flags"] & EPHEMERAL, ack.json
     return str(ack.json["data"]["content"])
-
-
-async def quota_of(fake: FakeDiscord, user: str) -> str:
-    inter = await fake.slash("quota", user=user)
-    return str((await inter.callback()).json["data"]["content"])
 
 
 def private_text(ack: Call) -> str:
@@ -116,17 +111,6 @@ async def result_of(
         "imagine", {"prompt": prompt, "resolution": "1K"}, user=user, channel=channel
     )
     return await inter.original(predicate=is_result, timeout=30)
-
-
-async def finished(bot: SeedreamBot, job_id: str, timeout: float = 30) -> dict[str, Any]:
-    """The job's row once it reached a final state (the result shows a moment before)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        row = await job_rows.get(bot.db, job_id)
-        if row is not None and row["state"] in job_rows.FINAL_STATES:
-            return row
-        assert asyncio.get_running_loop().time() < deadline, f"job {job_id} still {row}"
-        await asyncio.sleep(0.05)
 
 
 async def all_finished(bot: SeedreamBot, timeout: float = 30) -> None:

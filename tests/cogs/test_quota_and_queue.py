@@ -11,19 +11,9 @@ import pytest
 from bot.client import SeedreamBot
 from tests.fakes.fake_discord import FakeDiscord, InvalidAction
 from tests.fakes.providers.myrouter import FakeMyRouter
+from tests.helpers import has_image, quota_of
 
 pytestmark = pytest.mark.usefixtures("bot")
-
-
-def has_image(message: dict) -> bool:
-    return bool(message.get("attachments"))
-
-
-async def quota_of(fake: FakeDiscord, user: str) -> str:
-    inter = await fake.slash("quota", user=user)
-    ack = await inter.callback()
-    assert ack.json["data"]["flags"] & 64
-    return str(ack.json["data"]["content"])
 
 
 @pytest.mark.settings(seedream_default_quota=1)

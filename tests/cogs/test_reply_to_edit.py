@@ -24,7 +24,7 @@ from PIL import Image
 from bot.client import SeedreamBot
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.providers.myrouter import FakeMyRouter
-from tests.helpers import is_result, png_bytes, replies_to, result_for
+from tests.helpers import is_result, png_bytes, quota_of, replies_to, result_for
 
 MESSAGE_CONTENT = 1 << 15
 
@@ -38,11 +38,6 @@ async def answer_to(fake: FakeDiscord, message: dict[str, Any]) -> dict[str, Any
         lambda: replies_to(fake, message), timeout=10, what="the bot's answer"
     )
     return found[0]  # type: ignore[no-any-return]
-
-
-async def quota_text(fake: FakeDiscord, user: str) -> str:
-    inter = await fake.slash("quota", user=user)
-    return (await inter.callback()).json["data"]["content"]  # type: ignore[no-any-return]
 
 
 def sent_images(body: dict[str, Any]) -> list[Image.Image]:
@@ -91,8 +86,8 @@ async def test_reply_to_the_bots_result_edits_it(
     assert "make it night" in final["content"]
     assert Image.open(io.BytesIO(discord_fake.attachment_bytes(final["attachments"][0])))
     assert discord_fake.pings(final) == set()
-    assert "**1 of" in await quota_text(discord_fake, "alice")
-    assert "**1 of" in await quota_text(discord_fake, "bob")
+    assert "**1 of" in await quota_of(discord_fake, "alice")
+    assert "**1 of" in await quota_of(discord_fake, "bob")
 
 
 async def test_reply_with_its_own_image_to_another_members_photo_without_the_intent(
@@ -110,7 +105,7 @@ async def test_reply_with_its_own_image_to_another_members_photo_without_the_int
     # Discord hid bob's photo: only the image attached to the reply is used
     assert body["prompt"] == "paint it like this"
     assert [img.size for img in sent_images(body)] == [(200, 300)]
-    assert "**1 of" in await quota_text(discord_fake, "alice")
+    assert "**1 of" in await quota_of(discord_fake, "alice")
 
 
 @pytest.mark.settings(seedream_message_content=True)
@@ -202,7 +197,7 @@ async def test_a_reply_ping_without_a_written_mention_is_ignored(
     await asyncio.sleep(0.3)
     assert replies_to(discord_fake, ping) == []
     assert len(myrouter.calls) == calls_before
-    assert "**0 of" in await quota_text(discord_fake, "alice")
+    assert "**0 of" in await quota_of(discord_fake, "alice")
 
 
 @WITH_THE_INTENT
@@ -236,7 +231,7 @@ async def test_a_refusal_by_the_provider_is_told_in_the_status_message_and_refun
     assert not answer[0]["attachments"] and not answer[0]["components"]
     assert discord_fake.pings(answer[0]) == set()
     assert len(myrouter.calls) == 1
-    assert "**0 of" in await quota_text(discord_fake, "alice")
+    assert "**0 of" in await quota_of(discord_fake, "alice")
 
 
 async def test_a_mention_without_an_instruction_says_what_to_write(
@@ -252,7 +247,7 @@ async def test_a_mention_without_an_instruction_says_what_to_write(
     await asyncio.sleep(0.3)
     assert len(replies_to(discord_fake, request)) == 1
     assert len(myrouter.calls) == calls_before
-    assert "**0 of" in await quota_text(discord_fake, "alice")
+    assert "**0 of" in await quota_of(discord_fake, "alice")
 
 
 async def test_a_mention_without_any_image_is_refused(
@@ -267,7 +262,7 @@ async def test_a_mention_without_any_image_is_refused(
     second = await answer_to(discord_fake, again)
     assert "found no images" in second["content"] and "cannot see" not in second["content"]
     assert myrouter.calls == []
-    assert "**0 of" in await quota_text(discord_fake, "alice")
+    assert "**0 of" in await quota_of(discord_fake, "alice")
 
 
 async def test_hidden_images_of_another_member_are_explained(
@@ -286,7 +281,7 @@ async def test_hidden_images_of_another_member_are_explained(
     assert discord_fake.pings(answer) == set()
     assert myrouter.calls == []
     assert not [c for c in discord_fake.calls_since(mark) if c.path.startswith("/cdn/")]
-    assert "**0 of" in await quota_text(discord_fake, "alice")
+    assert "**0 of" in await quota_of(discord_fake, "alice")
 
 
 # ------------------------------------------------------------------------------ restart
@@ -325,4 +320,4 @@ async def test_a_restart_while_queued_still_delivers_in_the_same_status_message(
     assert [c.json["prompt"] for c in myrouter.calls] == ["a slow one", "add sunglasses"]
     assert [img.size for img in sent_images(myrouter.calls[1].json)] == [(240, 160)]
     assert discord_fake.pings(final) == set()
-    assert "**1 of" in await quota_text(discord_fake, "alice")
+    assert "**1 of" in await quota_of(discord_fake, "alice")

@@ -3,7 +3,6 @@ after the bot restarted: the real bot, the fake Discord, the MyRouter fake."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import re
@@ -17,7 +16,7 @@ from bot.storage import jobs as job_rows
 from tests.fakes.fake_discord import FakeDiscord, Interaction
 from tests.fakes.fake_discord import permissions as P
 from tests.fakes.providers.myrouter import FakeMyRouter
-from tests.helpers import attachments, custom_ids, job_of, png_bytes
+from tests.helpers import attachments, custom_ids, finished, job_of, png_bytes, quota_of
 
 pytestmark = pytest.mark.usefixtures("bot")
 
@@ -33,23 +32,6 @@ def decoded(data_url: str) -> bytes:
 def size_of(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         return image.size
-
-
-async def quota_of(fake: FakeDiscord, user: str) -> str:
-    inter = await fake.slash("quota", user=user)
-    ack = await inter.callback()
-    return str(ack.json["data"]["content"])
-
-
-async def finished(bot: SeedreamBot, job_id: str, timeout: float = 30) -> dict[str, Any]:
-    """The job's row once it reached a final state."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        row = await job_rows.get(bot.db, job_id)
-        if row is not None and row["state"] in job_rows.FINAL_STATES:
-            return row
-        assert asyncio.get_running_loop().time() < deadline, f"job {job_id} still {row}"
-        await asyncio.sleep(0.05)
 
 
 async def single_result(

@@ -3,7 +3,6 @@ image, partial results, more than ten images, progress wording, and channels wit
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from typing import Any
 
@@ -14,18 +13,12 @@ from bot.storage import jobs as job_rows
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_discord import permissions as P
 from tests.fakes.providers.myrouter import FakeMyRouter
-from tests.helpers import attachments, custom_ids, job_of
+from tests.helpers import attachments, custom_ids, finished, job_of, quota_of
 
 pytestmark = pytest.mark.usefixtures("bot")
 
 PART_ACTIONS = ("edit", "vary", "4k", "delete")
 SUMMARY_ACTIONS = ("reroll", "delete")
-
-
-async def quota_of(fake: FakeDiscord, user: str) -> str:
-    inter = await fake.slash("quota", user=user)
-    ack = await inter.callback()
-    return str(ack.json["data"]["content"])
 
 
 async def thread_posts(fake: FakeDiscord, channel_id: str, count: int) -> list[dict[str, Any]]:
@@ -38,17 +31,6 @@ async def thread_posts(fake: FakeDiscord, channel_id: str, count: int) -> list[d
         what=f"{count} messages in channel {channel_id}",
     )
     return fake.channel_messages(channel_id)
-
-
-async def finished(bot: SeedreamBot, job_id: str, timeout: float = 30) -> dict[str, Any]:
-    """The job's row once it reached a final state (delivery, thread included, is over)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        row = await job_rows.get(bot.db, job_id)
-        if row is not None and row["state"] in job_rows.FINAL_STATES:
-            return row
-        assert asyncio.get_running_loop().time() < deadline, f"job {job_id} still {row}"
-        await asyncio.sleep(0.05)
 
 
 def assert_part(message: dict[str, Any], index: int, total: int, job_id: str) -> None:

@@ -216,10 +216,3 @@ async def outcome(
         done, timeout=timeout, what="a result or a refusal"
     )
     return found
-
-
-async def quota_text(fake: FakeDiscord, user: str = "alice") -> str:
-    """What ``/quota`` tells ``user`` (``**N of M** …``)."""
-    inter = await fake.slash("quota", user=user)
-    text: str = (await inter.callback()).json["data"]["content"]
-    return text

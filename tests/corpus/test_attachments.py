@@ -14,7 +14,6 @@ from tests.corpus.checks import (
     bot_texts,
     decode_data_url,
     outcome,
-    quota_text,
     refusal_text,
     valid_image,
 )
@@ -28,6 +27,7 @@ from tests.corpus.inputs import (
 )
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.providers.myrouter import FakeMyRouter
+from tests.helpers import quota_of
 
 pytestmark = pytest.mark.usefixtures("bot")
 
@@ -61,7 +61,7 @@ async def test_refused_attachment(
     # the public "Preparing…" message does not stay behind
     if inter.original_id is not None:
         assert inter.original_id not in discord_fake.messages
-    assert "**0 of" in await quota_text(discord_fake)
+    assert "**0 of" in await quota_of(discord_fake)
     assert not [t for t in bot_texts(discord_fake) if UNEXPECTED in t]
     assert_clean_log(caplog)
 
@@ -91,6 +91,6 @@ async def test_normalised_attachment(
         assert all(abs(a - b) <= expect.tolerance for a, b in zip(got, colour, strict=True)), (
             f"{expect.how}: pixel {(x, y)} is {got}, expected about {colour}"
         )
-    assert "**1 of" in await quota_text(discord_fake)
+    assert "**1 of" in await quota_of(discord_fake)
     assert not [t for t in bot_texts(discord_fake) if UNEXPECTED in t]
     assert_clean_log(caplog)

@@ -15,12 +15,12 @@ from tests.corpus.checks import (
     caption_body,
     caption_problems,
     outcome,
-    quota_text,
     refusal_text,
 )
 from tests.corpus.inputs import PROMPTS, Accepted, ClientRefuses, Ids, PromptCase, Refused
 from tests.fakes.fake_discord import FakeDiscord, InvalidAction
 from tests.fakes.providers.myrouter import FakeMyRouter
+from tests.helpers import quota_of
 
 pytestmark = pytest.mark.usefixtures("bot")
 
@@ -71,7 +71,7 @@ async def test_prompt(
         for words in expect.words:
             assert words in text, f"{words!r} not in {text!r}"
         assert myrouter.calls == []
-        assert "**0 of" in await quota_text(discord_fake)
+        assert "**0 of" in await quota_of(discord_fake)
     else:
         assert isinstance(expect, Accepted)
         assert kind == "result", f"refused instead of accepted: {message['content']!r}"

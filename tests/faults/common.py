@@ -10,6 +10,7 @@ from bot.client import SeedreamBot
 from bot.errors import ErrorKind, SeedreamError
 from bot.storage import jobs as job_rows
 from tests.fakes.fake_discord import FakeDiscord, Interaction
+from tests.helpers import has_image, quota_of
 
 EPHEMERAL = 64
 #: the allowance every member has in these tests (``SEEDREAM_DEFAULT_QUOTA``'s default)
@@ -19,10 +20,6 @@ ALLOWANCE = 10
 def told(kind: ErrorKind) -> str:
     """Exactly what a member reads for a failure of ``kind`` (bot/errors.py's public texts)."""
     return "❌ " + SeedreamError("", kind=kind).public_message
-
-
-def has_image(message: dict[str, Any]) -> bool:
-    return bool(message.get("attachments"))
 
 
 async def imagine(fake: FakeDiscord, prompt: str, user: str = "alice") -> Interaction:
@@ -44,16 +41,8 @@ async def private_notice(inter: Interaction, timeout: float = 15) -> str:
     return str(notice["content"])
 
 
-async def quota_used(fake: FakeDiscord, user: str = "alice") -> str:
-    """``/quota``'s text for ``user``."""
-    inter = await fake.slash("quota", user=user)
-    ack = await inter.callback()
-    assert ack.json["data"]["flags"] & EPHEMERAL
-    return str(ack.json["data"]["content"])
-
-
 async def assert_quota(fake: FakeDiscord, used: int, user: str = "alice") -> None:
-    text = await quota_used(fake, user)
+    text = await quota_of(fake, user)
     assert f"**{used} of {ALLOWANCE}**" in text, text
 
 

@@ -79,10 +79,6 @@ class BotProcess:
         raise AssertionError(f"timed out waiting on {sql}: {await self.query(sql)}")
 
 
-def has_image(message: dict[str, Any]) -> bool:
-    return bool(message.get("attachments"))
-
-
 def deliveries(fake: FakeDiscord) -> list[Any]:
     """Every request that carried image files to Discord."""
     return [call for call in fake.calls if call.files]

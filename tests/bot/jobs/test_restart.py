@@ -15,10 +15,10 @@ from tests.bot.jobs.processes import (
     assert_charged_once,
     charged,
     deliveries,
-    has_image,
 )
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.providers.evolink import FakeEvoLink
+from tests.helpers import has_image
 
 
 async def test_kill_while_the_provider_task_is_pending(
